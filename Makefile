@@ -1,0 +1,40 @@
+# Two commands for a new machine: `make demo` and `make test` (see README).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SKILLMIND := $(BIN)/skillmind
+
+.PHONY: demo test setup services bootstrap down status bench lint clean-venv
+
+demo: services bootstrap
+	$(SKILLMIND) health
+
+test: services bootstrap
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@bash .ci/prereqs.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+services: setup
+	$(SKILLMIND) services up
+
+bootstrap: setup
+	$(SKILLMIND) bootstrap
+
+down:
+	$(SKILLMIND) services down
+
+status:
+	$(SKILLMIND) services status
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The FastAPI service: reports, exports, notifications, audit, legal holds, retention."""

@@ -1,0 +1,1 @@
+"""Scheduled and background work (APScheduler): recompute ticks, exports, expiry, retention, fan-out."""

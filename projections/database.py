@@ -1,0 +1,21 @@
+"""Connections to the read-model database (psycopg 3)."""
+
+from __future__ import annotations
+
+import psycopg
+
+from skillmind.settings import PostgresSettings
+
+
+class DatabaseError(Exception):
+    """PostgreSQL is unreachable or refused an operation we need."""
+
+
+def connect(pg: PostgresSettings, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
+    try:
+        return psycopg.connect(pg.conninfo(dbname), autocommit=autocommit, connect_timeout=5)
+    except psycopg.OperationalError as err:
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {pg.host}:{pg.port}/{dbname or pg.dbname}: "
+            f"{str(err).strip().splitlines()[0]}; is it up? (skillmind services status)"
+        ) from err

@@ -1,0 +1,1 @@
+"""The contract: versioned event schemas, typed models, and the topic catalogue."""

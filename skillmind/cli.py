@@ -1,0 +1,130 @@
+"""`skillmind`: the single entry point for operators."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from events.errors import LogError
+from jobs.objectstore import ObjectStoreError
+from projections.database import DatabaseError
+from projections.migrate import MigrationError
+from skillmind import services
+from skillmind.logging import configure_logging
+from skillmind.settings import Settings, load_settings
+
+# Errors whose message already tells the operator what to do: print it, no traceback.
+OPERATOR_ERRORS = (services.ServiceError, LogError, DatabaseError, MigrationError, ObjectStoreError)
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    try:
+        yield
+    except OPERATOR_ERRORS as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+@click.option("--json-logs/--console-logs", default=None, help="Log format (default: by terminal).")
+@click.pass_context
+def main(ctx: click.Context, json_logs: bool | None) -> None:
+    """SkillMind Analytics: event-sourced learning analytics and audit."""
+    settings = load_settings()
+    configure_logging(settings.log_level, json=True if settings.env == "production" else json_logs)
+    ctx.obj = settings
+
+
+@main.group("services")
+def services_group() -> None:
+    """Run Kafka, PostgreSQL and the S3 server locally, without Docker."""
+
+
+@services_group.command("up")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def services_up(settings: Settings, names: tuple[str, ...]) -> None:
+    """Install (cached), start and wait for the services; reuse any already running."""
+    with operator_errors():
+        for svc in services.select(settings, names):
+            click.echo(svc.up().line())
+
+
+@services_group.command("down")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def services_down(settings: Settings, names: tuple[str, ...]) -> None:
+    """Stop the services this project started (by pid file); nothing else is touched."""
+    with operator_errors():
+        for svc in reversed(services.select(settings, names)):
+            click.echo(f"{svc.name:<9} {'stopped' if svc.down() else 'was not running'}")
+
+
+@services_group.command("status")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def services_status(settings: Settings, names: tuple[str, ...]) -> None:
+    """One line per service; exits 1 naming every unhealthy one."""
+    with operator_errors():
+        report = [svc.status() for svc in services.select(settings, names)]
+    for health in report:
+        click.echo(health.line())
+    unhealthy = [h.name for h in report if not h.healthy]
+    if unhealthy:
+        raise click.ClickException(f"unhealthy: {', '.join(unhealthy)}")
+
+
+@services_group.command("logs")
+@click.argument("name", type=click.Choice(list(services.SERVICE_TYPES)))
+@click.option("-n", "--lines", default=50, show_default=True)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.pass_obj
+def services_logs(settings: Settings, name: str, lines: int, follow: bool) -> None:
+    """Print the end of a service's log file."""
+    (svc,) = services.select(settings, (name,))
+    if not svc.log_path.exists():
+        raise click.ClickException(f"{svc.log_path} does not exist yet; start it: skillmind services up {name}")
+    click.echo(f"==> {svc.log_path}", err=True)
+    subprocess.run(["tail", f"-n{lines}", *(["-F"] if follow else []), str(svc.log_path)])
+
+
+@main.command()
+@click.pass_obj
+def bootstrap(settings: Settings) -> None:
+    """Create topics, database schema and buckets (idempotent); report drift."""
+    from skillmind.bootstrap import bootstrap as run_bootstrap
+
+    with operator_errors():
+        checks = run_bootstrap(settings)
+    for check in checks:
+        click.echo(check.line())
+    if not all(c.ok for c in checks):
+        raise click.ClickException("bootstrap found settings that differ from the catalogue (above).")
+
+
+@main.command()
+@click.pass_obj
+def health(settings: Settings) -> None:
+    """Health report of every component: services, topics, schema, buckets."""
+    from skillmind.bootstrap import bootstrap as run_bootstrap
+    from skillmind.bootstrap import health as service_health
+
+    checks = service_health(settings)
+    if all(c.ok for c in checks):
+        with operator_errors():
+            checks += run_bootstrap(settings)
+    click.echo("SkillMind Analytics — component health")
+    for check in checks:
+        click.echo("  " + check.line())
+    bad = [c.component for c in checks if not c.ok]
+    if bad:
+        raise click.ClickException(f"unhealthy: {', '.join(bad)}")
+    click.echo("all components healthy")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

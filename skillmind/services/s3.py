@@ -1,0 +1,77 @@
+"""versitygw (Apache-2.0) as our S3 server: SigV4 presigned-URL expiry, object lock, legal hold."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import urllib3
+from minio.error import MinioException
+
+from jobs.objectstore import make_client
+from skillmind.services.base import Launch, LocalService
+from skillmind.services.process import ServiceError, require_executable
+
+MODULE = "github.com/versity/versitygw/cmd/versitygw"
+MIN_GO = (1, 25)
+
+
+class S3Server(LocalService):
+    name = "s3"
+
+    @property
+    def address(self) -> str:
+        return self.settings.s3.endpoint
+
+    @property
+    def port_setting_hint(self) -> str:
+        return "SKILLMIND_S3__ENDPOINT"
+
+    @property
+    def binary(self) -> Path:
+        return self.settings.cache_dir / "bin" / f"versitygw-{self.settings.services.versitygw_version}"
+
+    def install(self) -> None:
+        if self.binary.exists():
+            return
+        go = require_executable("go", "install Go 1.25 or newer (it builds the versitygw S3 server).")
+        version = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True).stdout
+        found = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
+        if found < MIN_GO:
+            raise ServiceError(f"versitygw needs Go >= 1.25, found {version.strip()}; install a newer Go.")
+        gobin = self.binary.parent / "staging"
+        gobin.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [str(go), "install", f"{MODULE}@{self.settings.services.versitygw_version}"],
+            capture_output=True, text=True, env={**os.environ, "GOBIN": str(gobin)},
+        )
+        if result.returncode != 0:
+            raise ServiceError(
+                f"`go install {MODULE}` failed; check access to the Go module proxy:\n"
+                f"{result.stderr[-2000:]}"
+            )
+        (gobin / "versitygw").rename(self.binary)
+
+    def prepare(self) -> None:
+        self.ensure_dir(self.home / "data")
+        self.ensure_dir(self.home / "versions")
+
+    def launch(self) -> Launch:
+        s3 = self.settings.s3
+        return Launch(
+            argv=[str(self.binary), "--port", s3.endpoint, "--region", s3.region, "--quiet",
+                  "posix", "--versioning-dir", str(self.home / "versions"),
+                  str(self.home / "data")],
+            # Credentials through the environment, not argv, so `ps` does not show them.
+            env={"ROOT_ACCESS_KEY": s3.access_key,
+                 "ROOT_SECRET_KEY": s3.secret_key.get_secret_value()},
+        )
+
+    def probe(self) -> str | None:
+        try:
+            make_client(self.settings.s3, fail_fast=True).list_buckets()
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as err:
+            return f"S3 API does not answer: {type(err).__name__}: {err}"[:200]
+        return None
