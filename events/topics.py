@@ -41,9 +41,7 @@ def topic_name(kafka: KafkaSettings, name: str, version: int = 1) -> str:
 def catalogue(kafka: KafkaSettings) -> list[TopicSpec]:
     """The topics the system owns. Derived topics can always be recomputed from the log."""
     names = ["inbox", "log", "dead-letter", "engagement-scores"]
-    return [
-        TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor) for n in names
-    ]
+    return [TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor) for n in names]
 
 
 @dataclass(frozen=True)
@@ -54,14 +52,17 @@ class TopicReport:
 
 
 def admin_client(kafka: KafkaSettings) -> AdminClient:
-    return AdminClient({
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "logger": logging.getLogger("librdkafka.admin"),
-    })
+    return AdminClient(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "logger": logging.getLogger("librdkafka.admin"),
+        }
+    )
 
 
-def bootstrap_topics(kafka: KafkaSettings, specs: list[TopicSpec] | None = None,
-                     timeout_s: float = 30.0) -> list[TopicReport]:
+def bootstrap_topics(
+    kafka: KafkaSettings, specs: list[TopicSpec] | None = None, timeout_s: float = 30.0
+) -> list[TopicReport]:
     """Create missing topics; report (never silently change) settings of existing ones."""
     specs = specs if specs is not None else catalogue(kafka)
     admin = admin_client(kafka)
@@ -73,7 +74,7 @@ def bootstrap_topics(kafka: KafkaSettings, specs: list[TopicSpec] | None = None,
                 [NewTopic(s.name, s.partitions, s.replication_factor, config=s.config) for s in missing],
                 operation_timeout=timeout_s,
             )
-            for name, future in futures.items():
+            for future in futures.values():
                 try:
                     future.result()
                 except KafkaException as err:

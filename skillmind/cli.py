@@ -87,7 +87,9 @@ def services_logs(settings: Settings, name: str, lines: int, follow: bool) -> No
     """Print the end of a service's log file."""
     (svc,) = services.select(settings, (name,))
     if not svc.log_path.exists():
-        raise click.ClickException(f"{svc.log_path} does not exist yet; start it: skillmind services up {name}")
+        raise click.ClickException(
+            f"{svc.log_path} does not exist yet; start it: skillmind services up {name}"
+        )
     click.echo(f"==> {svc.log_path}", err=True)
     subprocess.run(["tail", f"-n{lines}", *(["-F"] if follow else []), str(svc.log_path)])
 

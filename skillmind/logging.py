@@ -36,9 +36,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     )
     # Libraries (uvicorn, faust, apscheduler) log through the stdlib: route them too.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
-    )
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -94,9 +94,7 @@ class LocalServicesSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="SKILLMIND_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="SKILLMIND_", env_nested_delimiter="__", extra="ignore")
 
     env: str = Field("local", description="'production' switches logs to JSON unconditionally.")
     log_level: str = "INFO"

@@ -105,8 +105,11 @@ class LocalService(ABC):
             self.prepare()
             launch = self.launch()
             pid = spawn(
-                launch.argv, log_path=self.log_path, pid_file=self.pid_file,
-                env=launch.env, user=launch.user,
+                launch.argv,
+                log_path=self.log_path,
+                pid_file=self.pid_file,
+                env=launch.env,
+                user=launch.user,
             )
             log.info("service.started", service=self.name, pid=pid, address=self.address)
         wait_until(

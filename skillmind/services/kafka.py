@@ -24,10 +24,15 @@ from skillmind.services.base import Launch, LocalService
 from skillmind.services.process import ServiceError, require_executable, split_address
 
 # The release's KAFKA_JVM_PERFORMANCE_OPTS plus headless mode (kafka-run-class.sh).
-RELEASE_JVM_FLAGS = (
-    "-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
-    "-XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true"
-).split()
+RELEASE_JVM_FLAGS = [
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
+    "-Djava.awt.headless=true",
+]
 
 _QUIET = logging.getLogger("skillmind.services.kafka.librdkafka")
 _QUIET.addHandler(logging.NullHandler())
@@ -82,10 +87,18 @@ class Kafka(LocalService):
         pom = resources.files("skillmind.services").joinpath("kafka-pom.xml")
         with resources.as_file(pom) as pom_path:
             result = subprocess.run(
-                [str(mvn), "-q", "-B", "-f", str(pom_path),
-                 f"-Dkafka.version={self.settings.services.kafka_version}",
-                 "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
-                capture_output=True, text=True,
+                [
+                    str(mvn),
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    f"-Dkafka.version={self.settings.services.kafka_version}",
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={staging}",
+                ],
+                capture_output=True,
+                text=True,
             )
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
@@ -107,13 +120,17 @@ class Kafka(LocalService):
             )
         tmp = self.ensure_dir(self.home / "tmp")  # native snappy/zstd libs need an exec-able dir
         return [
-            str(java), *heap.split(), *RELEASE_JVM_FLAGS,
-            f"-Dorg.xerial.snappy.tempdir={tmp}", f"-DZstdTempFolder={tmp}",
+            str(java),
+            *heap.split(),
+            *RELEASE_JVM_FLAGS,
+            f"-Dorg.xerial.snappy.tempdir={tmp}",
+            f"-DZstdTempFolder={tmp}",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ",
             "-Dorg.slf4j.simpleLogger.log.org.apache.kafka=warn",
             "-Dorg.slf4j.simpleLogger.log.kafka=info",
-            "-cp", self._classpath(),
+            "-cp",
+            self._classpath(),
         ]
 
     @property
@@ -153,10 +170,18 @@ class Kafka(LocalService):
         if not cluster_id_file.exists():
             cluster_id_file.write_text(new_cluster_id())
         result = subprocess.run(
-            [*self._jvm(heap="-Xmx256m"), "kafka.tools.StorageTool", "format",
-             "-t", cluster_id_file.read_text().strip(), "-c", str(self.properties_path),
-             "--ignore-formatted"],
-            capture_output=True, text=True,
+            [
+                *self._jvm(heap="-Xmx256m"),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id_file.read_text().strip(),
+                "-c",
+                str(self.properties_path),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise ServiceError(
@@ -166,17 +191,22 @@ class Kafka(LocalService):
 
     def launch(self) -> Launch:
         return Launch(
-            argv=[*self._jvm(heap=self.settings.services.kafka_heap), "kafka.Kafka",
-                  str(self.properties_path)],
+            argv=[
+                *self._jvm(heap=self.settings.services.kafka_heap),
+                "kafka.Kafka",
+                str(self.properties_path),
+            ],
             env={},
         )
 
     def probe(self) -> str | None:
-        admin = AdminClient({
-            "bootstrap.servers": self.settings.kafka.bootstrap_servers,
-            "socket.timeout.ms": 2000,
-            "logger": _QUIET,
-        })
+        admin = AdminClient(
+            {
+                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                "socket.timeout.ms": 2000,
+                "logger": _QUIET,
+            }
+        )
         try:
             admin.list_topics(timeout=2)
         except KafkaException as err:

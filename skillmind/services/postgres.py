@@ -15,7 +15,9 @@ from psycopg import sql
 from skillmind.services.base import Launch, LocalService
 from skillmind.services.process import PrerequisiteMissing, ServiceError, split_address
 
-INSTALL_HINT = "install PostgreSQL's server (apt-get install -y postgresql) or set SKILLMIND_SERVICES__POSTGRES_BIN_DIR."
+INSTALL_HINT = (
+    "install PostgreSQL's server (apt-get install -y postgresql) or set SKILLMIND_SERVICES__POSTGRES_BIN_DIR."
+)
 
 
 def find_bin_dir(configured: Path | None) -> Path:
@@ -85,10 +87,21 @@ class Postgres(LocalService):
         self._own(pwfile)
         try:
             result = subprocess.run(
-                [str(bin_dir / "initdb"), "-D", str(self.data_dir), "-U", self.settings.postgres.user,
-                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "--encoding=UTF8", "--locale=C"],
-                capture_output=True, text=True, user=self.run_as,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.settings.postgres.user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                capture_output=True,
+                text=True,
+                user=self.run_as,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -101,18 +114,28 @@ class Postgres(LocalService):
         bin_dir = find_bin_dir(self.settings.services.postgres_bin_dir)
         host, port = split_address(self.address)
         return Launch(
-            argv=[str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(port),
-                  "-k", str(self.home / "run"), "-c", f"listen_addresses={host}",
-                  # A dev/test cluster on 2 cores: durable commits, modest memory.
-                  "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
+            argv=[
+                str(bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(port),
+                "-k",
+                str(self.home / "run"),
+                "-c",
+                f"listen_addresses={host}",
+                # A dev/test cluster on 2 cores: durable commits, modest memory.
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=256MB",
+            ],
             env={},
             user=self.run_as,
         )
 
     def _connect(self, dbname: str) -> psycopg.Connection:
-        return psycopg.connect(
-            self.settings.postgres.conninfo(dbname), connect_timeout=2, autocommit=True
-        )
+        return psycopg.connect(self.settings.postgres.conninfo(dbname), connect_timeout=2, autocommit=True)
 
     def probe(self) -> str | None:
         try:

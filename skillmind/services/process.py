@@ -130,18 +130,12 @@ def wait_until(
         if reason is None:
             return
         if not alive():
-            raise ServiceError(
-                f"{what} exited during start-up ({reason}); read its log: {log_path}"
-            )
+            raise ServiceError(f"{what} exited during start-up ({reason}); read its log: {log_path}")
         time.sleep(0.3)
-    raise ServiceError(
-        f"{what} was not ready after {timeout_s:.0f}s ({reason}); read its log: {log_path}"
-    )
+    raise ServiceError(f"{what} was not ready after {timeout_s:.0f}s ({reason}); read its log: {log_path}")
 
 
-def terminate(
-    pid_file: PidFile, *, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0
-) -> bool:
+def terminate(pid_file: PidFile, *, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0) -> bool:
     """Signal our process group (``sig``), SIGKILL after ``timeout_s``. False if nothing ran."""
     pid = pid_file.alive_pid()
     if pid is None:

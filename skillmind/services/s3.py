@@ -45,12 +45,13 @@ class S3Server(LocalService):
         gobin.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             [str(go), "install", f"{MODULE}@{self.settings.services.versitygw_version}"],
-            capture_output=True, text=True, env={**os.environ, "GOBIN": str(gobin)},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "GOBIN": str(gobin)},
         )
         if result.returncode != 0:
             raise ServiceError(
-                f"`go install {MODULE}` failed; check access to the Go module proxy:\n"
-                f"{result.stderr[-2000:]}"
+                f"`go install {MODULE}` failed; check access to the Go module proxy:\n{result.stderr[-2000:]}"
             )
         (gobin / "versitygw").rename(self.binary)
 
@@ -61,12 +62,20 @@ class S3Server(LocalService):
     def launch(self) -> Launch:
         s3 = self.settings.s3
         return Launch(
-            argv=[str(self.binary), "--port", s3.endpoint, "--region", s3.region, "--quiet",
-                  "posix", "--versioning-dir", str(self.home / "versions"),
-                  str(self.home / "data")],
+            argv=[
+                str(self.binary),
+                "--port",
+                s3.endpoint,
+                "--region",
+                s3.region,
+                "--quiet",
+                "posix",
+                "--versioning-dir",
+                str(self.home / "versions"),
+                str(self.home / "data"),
+            ],
             # Credentials through the environment, not argv, so `ps` does not show them.
-            env={"ROOT_ACCESS_KEY": s3.access_key,
-                 "ROOT_SECRET_KEY": s3.secret_key.get_secret_value()},
+            env={"ROOT_ACCESS_KEY": s3.access_key, "ROOT_SECRET_KEY": s3.secret_key.get_secret_value()},
         )
 
     def probe(self) -> str | None:
