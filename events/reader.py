@@ -1,0 +1,55 @@
+"""Read a topic (or some partitions of it) from an offset up to its current end.
+
+Used by recovery, ``audit verify`` and replays. ``read_committed``: records of
+aborted or still-open transactions are never seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from events.errors import LogError
+from events.kafka import consumer_config
+from skillmind.settings import KafkaSettings
+
+
+def partitions_of(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> list[int]:
+    consumer = Consumer(consumer_config(kafka))
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    finally:
+        consumer.close()
+    if metadata is None or metadata.error is not None:
+        raise LogError(f"topic {topic!r} does not exist; run `skillmind bootstrap`.")
+    return sorted(metadata.partitions)
+
+
+def read_to_end(
+    kafka: KafkaSettings,
+    topic: str,
+    partitions: Iterable[int] | None = None,
+    *,
+    start_offset: int = OFFSET_BEGINNING,
+    batch_size: int = 2000,
+) -> Iterator[Message]:
+    """Yield every committed record of the partitions, in offset order per partition, then stop."""
+    wanted = list(partitions) if partitions is not None else partitions_of(kafka, topic)
+    consumer = Consumer(consumer_config(kafka, **{"enable.partition.eof": True}))
+    try:
+        consumer.assign([TopicPartition(topic, p, start_offset) for p in wanted])
+        pending = set(wanted)
+        while pending:
+            for msg in consumer.consume(batch_size, timeout=1.0):
+                err = msg.error()
+                if err is None:
+                    yield msg
+                elif err.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                else:
+                    raise LogError(f"reading {topic}[{msg.partition()}] failed: {err.str()}")
+    except KafkaException as err:
+        raise LogError(f"reading {topic} failed: {err}") from err
+    finally:
+        consumer.close()

@@ -1,0 +1,221 @@
+"""The sequencer: inbox → canonical log, exactly once, with Kafka transactions.
+
+Each batch is one transaction (consume-transform-produce):
+
+1. begin the transaction;
+2. for each inbox record: validate, dedupe, number and chain it, and produce it to
+   the log partition of its tenant — or produce a dead letter, or forward a
+   misrouted record to its owner's inbox partition;
+3. ``send_offsets_to_transaction`` with the consumer's group metadata (fences zombies);
+4. commit; only then merge the batch's decisions into the in-memory state.
+
+If anything fails before the commit, the transaction is aborted, the staged state
+is dropped and the consumer rewinds to the batch's first offsets — the log and the
+state never disagree. On a new partition assignment the state is rebuilt from the
+log partition itself, after the group's committed offsets are stable (KIP-447),
+so a crash at any point leaves neither a gap, a duplicate, nor a broken chain.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import rfc8785
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from events.deadletter import Origin, dead_letter, decode_json
+from events.errors import LogError
+from events.kafka import consumer_config, producer_config
+from events.partitioning import partition_for
+from events.reader import partitions_of, read_to_end
+from events.sequencing import Append, Duplicate, Reject, SequencerState
+from events.topics import topic_name
+from schemas.validation import Invalid, validate_event
+from skillmind.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class SequencerConfig:
+    kafka: KafkaSettings
+    instance_id: str = "0"
+    dedupe_window: timedelta = timedelta(days=7)
+    batch_size: int = 1000
+    batch_timeout_s: float = 0.05
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.kafka.topic_prefix}.sequencer"
+
+
+@dataclass
+class Counters:
+    appended: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    forwarded: int = 0
+    aborted_batches: int = 0
+
+
+class Sequencer:
+    def __init__(self, config: SequencerConfig) -> None:
+        self.config = config
+        kafka = config.kafka
+        self.inbox = topic_name(kafka, "inbox")
+        self.log_topic = topic_name(kafka, "log")
+        self.dead_letters = topic_name(kafka, "dead-letter")
+        self.partitions = len(partitions_of(kafka, self.inbox))
+        if len(partitions_of(kafka, self.log_topic)) != self.partitions:
+            raise LogError(
+                f"{self.inbox} and {self.log_topic} must have the same number of partitions "
+                "(a tenant's inbox partition and log partition are the same number)."
+            )
+        self.states: dict[int, SequencerState] = {}
+        self.counters = Counters()
+        self.consumer = Consumer(consumer_config(
+            kafka, config.group_id,
+            **{"partition.assignment.strategy": "range", "max.poll.interval.ms": 300000},
+        ))
+        # One stable transactional id per instance: a restarted instance fences its own zombie.
+        self.producer = Producer(producer_config(
+            kafka, **{"transactional.id": f"{config.group_id}.{config.instance_id}",
+                      "transaction.timeout.ms": 60000},
+        ))
+
+    # -- partition ownership ---------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # committed() waits until no transaction of a previous owner is pending on these
+        # offsets (read_committed ⇒ require_stable), so the log partition is settled too.
+        consumer.committed(partitions, timeout=120)
+        for tp in partitions:
+            self.states[tp.partition] = self._recover(tp.partition)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.states.pop(tp.partition, None)
+
+    def _recover(self, partition: int) -> SequencerState:
+        state = SequencerState(self.config.dedupe_window)
+        count = 0
+        for msg in read_to_end(self.config.kafka, self.log_topic, [partition]):
+            state.load(json.loads(msg.value()))
+            count += 1
+        state.evict(self.config.clock())
+        log.info("sequencer.recovered", topic=self.log_topic, partition=partition,
+                 records=count, tenants=len(state.heads))
+        return state
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> Counters:
+        self.producer.init_transactions(60)
+        self.consumer.subscribe([self.inbox], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        try:
+            while not stop.is_set():
+                batch = self.consumer.consume(self.config.batch_size, self.config.batch_timeout_s)
+                records = [m for m in batch if self._usable(m)]
+                if records:
+                    self._process(records)
+        finally:
+            self.consumer.close()
+            self.producer.flush(10)
+        return self.counters
+
+    def _usable(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        if err.fatal():
+            raise LogError(f"fatal consumer error: {err.str()}")
+        log.warning("sequencer.consumer_error", error=err.str())
+        return False
+
+    def _process(self, records: list[Message]) -> None:
+        now = self.config.clock()
+        batches = {p: s.batch(now) for p, s in self.states.items()}
+        first_offsets: dict[int, int] = {}
+        next_offsets: dict[int, int] = {}
+        self.producer.begin_transaction()
+        try:
+            for msg in records:
+                partition = msg.partition()
+                if partition not in batches:  # revoked since it was fetched: not ours to write
+                    continue
+                first_offsets.setdefault(partition, msg.offset())
+                next_offsets[partition] = msg.offset() + 1
+                self._sequence_one(msg, batches[partition], now)
+            if not next_offsets:
+                self.producer.abort_transaction(60)
+                return
+            self.producer.send_offsets_to_transaction(
+                [TopicPartition(self.inbox, p, o) for p, o in next_offsets.items()],
+                self.consumer.consumer_group_metadata(),
+            )
+            self.producer.commit_transaction()
+        except KafkaException as err:
+            self._abort(err, first_offsets)
+            return
+        for batch in batches.values():
+            batch.commit()
+
+    def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
+        error: KafkaError = err.args[0]
+        if error.fatal() or not error.txn_requires_abort() and not error.retriable():
+            raise LogError(f"sequencer cannot continue: {error.str()}; restart it") from err
+        log.warning("sequencer.batch_aborted", error=error.str())
+        self.counters.aborted_batches += 1
+        self.producer.abort_transaction(60)
+        for partition, offset in first_offsets.items():
+            if partition in self.states:
+                self.consumer.seek(TopicPartition(self.inbox, partition, offset))
+
+    def _sequence_one(self, msg: Message, batch, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        origin = Origin(msg.topic(), msg.partition(), msg.offset())
+        with structlog.contextvars.bound_contextvars(
+            topic=origin.topic, partition=origin.partition, offset=origin.offset
+        ):
+            raw, problem = decode_json(msg.value())
+            judged = Invalid((problem,)) if problem else validate_event(raw)
+            if isinstance(judged, Invalid):
+                tenant = raw.get("tenantid") if isinstance(raw, dict) else None
+                self._dead_letter(msg, judged.problems, origin, now, tenant)
+                return
+            tenant = judged.envelope.tenantid
+            owner = partition_for(tenant, self.partitions)
+            if owner != origin.partition:
+                # Written with another partitioner: hand it to the sequencer that owns the tenant.
+                self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
+                self.counters.forwarded += 1
+                log.info("sequencer.forwarded", tenant=tenant, owner=owner)
+                return
+            decision = batch.decide(judged)
+            if isinstance(decision, Append):
+                self.producer.produce(
+                    self.log_topic, key=tenant.encode(), value=rfc8785.dumps(decision.record),
+                    partition=owner,
+                )
+                self.counters.appended += 1
+            elif isinstance(decision, Duplicate):
+                self.counters.duplicates += 1
+                log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id)
+            elif isinstance(decision, Reject):
+                self._dead_letter(msg, decision.problems, origin, now, tenant)
+
+    def _dead_letter(self, msg: Message, problems, origin: Origin, now: datetime,  # type: ignore[no-untyped-def]
+                     tenant: object) -> None:
+        tenant_id = tenant if isinstance(tenant, str) else None
+        self.producer.produce(
+            self.dead_letters,
+            key=tenant_id.encode() if tenant_id else None,
+            value=dead_letter(msg.value(), problems, origin, now, tenant_id),
+        )
+        self.counters.dead_lettered += 1
+        log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500])

@@ -1,0 +1,135 @@
+"""The sequencer's decisions, without Kafka: number, chain and deduplicate each tenant's events.
+
+State per tenant is its head (last sequence, hash, append time) and the ids seen in
+the dedupe window. Decisions are staged in a :class:`Batch` and merged only when
+the Kafka transaction that wrote them has committed, so an aborted batch leaves
+the state exactly as the log is.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from events.chain import GENESIS_HASH, record_hash
+from schemas.types import format_utc
+from schemas.v1 import TenantCreated
+from schemas.validation import Problem, Valid
+
+
+@dataclass(frozen=True)
+class Head:
+    sequence: int
+    hash: str
+    appended_at: datetime
+
+
+@dataclass(frozen=True)
+class Append:
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    tenant: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class Reject:
+    problems: tuple[Problem, ...]
+
+
+Decision = Append | Duplicate | Reject
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class SequencerState:
+    """Heads and recent ids of the tenants one sequencer owns."""
+
+    dedupe_window: timedelta
+    heads: dict[str, Head] = field(default_factory=dict)
+    # Insertion order is append order, so eviction pops from the front.
+    recent_ids: dict[str, OrderedDict[str, datetime]] = field(default_factory=dict)
+
+    def load(self, record: Mapping[str, Any]) -> None:
+        """Take a record already in the log into account (recovery on start)."""
+        tenant = record["tenantid"]
+        appended = _parse_time(record["appendedat"])
+        self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
+        self.recent_ids.setdefault(tenant, OrderedDict())[record["id"]] = appended
+
+    def evict(self, now: datetime) -> None:
+        cutoff = now - self.dedupe_window
+        for ids in self.recent_ids.values():
+            while ids and next(iter(ids.values())) < cutoff:
+                ids.popitem(last=False)
+
+    def batch(self, now: datetime) -> Batch:
+        return Batch(self, now)
+
+
+@dataclass
+class Batch:
+    """Decisions of one transaction; :meth:`commit` merges them into the state."""
+
+    state: SequencerState
+    now: datetime
+    heads: dict[str, Head] = field(default_factory=dict)
+    new_ids: dict[str, dict[str, datetime]] = field(default_factory=dict)
+
+    def _head(self, tenant: str) -> Head | None:
+        return self.heads.get(tenant) or self.state.heads.get(tenant)
+
+    def _seen(self, tenant: str, event_id: str) -> bool:
+        return event_id in self.new_ids.get(tenant, ()) or event_id in self.state.recent_ids.get(tenant, ())
+
+    def decide(self, valid: Valid) -> Decision:
+        envelope = valid.envelope
+        tenant = envelope.tenantid
+        if self._seen(tenant, envelope.id):
+            return Duplicate(tenant, envelope.id)
+        head = self._head(tenant)
+        problem = _tenant_rule(valid, head)
+        if problem:
+            return Reject((problem,))
+        # Append times never go backwards within a tenant, whatever the clock does.
+        appended = max(self.now, head.appended_at) if head else self.now
+        record = valid.record
+        record["sequence"] = head.sequence + 1 if head else 1
+        record["appendedat"] = format_utc(appended)
+        record["prevhash"] = head.hash if head else GENESIS_HASH
+        record["hash"] = record_hash(record)
+        self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
+        self.new_ids.setdefault(tenant, {})[envelope.id] = appended
+        return Append(record)
+
+    def commit(self) -> None:
+        self.state.heads.update(self.heads)
+        for tenant, ids in self.new_ids.items():
+            self.state.recent_ids.setdefault(tenant, OrderedDict()).update(ids)
+        self.state.evict(self.now)
+
+
+def _tenant_rule(valid: Valid, head: Head | None) -> Problem | None:
+    """A tenant's history starts with its ``tenant.created``, and only once."""
+    tenant = valid.envelope.tenantid
+    if isinstance(valid.data, TenantCreated):
+        if valid.data.tenant_id != tenant:
+            return Problem("data.tenant_id", "tenant_mismatch", f"must equal tenantid {tenant!r}")
+        if head is not None:
+            return Problem("tenantid", "tenant_exists", f"tenant {tenant!r} already exists")
+        return None
+    if head is None:
+        return Problem(
+            "tenantid", "unknown_tenant",
+            f"tenant {tenant!r} does not exist; a platform admin must create it (tenant.created) first",
+        )
+    return None

@@ -1,0 +1,67 @@
+"""Field types and the base class shared by every event schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+Kind = Literal["learner", "mutation", "system"]
+
+Role = Literal[
+    "platform_admin", "company_admin", "program_owner", "manager", "mentor", "learner",
+    "auditor", "ingest",
+]
+ROLES: tuple[str, ...] = get_args(Role)
+
+Id = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+        description="An opaque identifier: a letter or digit, then letters, digits and . _ : @ -",
+    ),
+]
+
+
+def _text_only(value: object) -> object:
+    # Lax pydantic would turn 1700000000 into a date; the contract says RFC 3339 text.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string")
+    return value
+
+
+def _must_be_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError("must be in UTC (end in Z or +00:00)")
+    return value.astimezone(UTC)
+
+
+def format_utc(value: datetime) -> str:
+    """The one textual form of a time in the log: RFC 3339 in UTC with a trailing Z."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcTime = Annotated[
+    datetime,
+    BeforeValidator(_text_only),
+    AfterValidator(_must_be_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+    Field(description="RFC 3339 date-time in UTC"),
+]
+
+
+class EventData(BaseModel):
+    """Base of every event's ``data``: closed (unknown fields are errors) and immutable.
+
+    ``TYPE`` and ``VERSION`` name the schema; ``KIND`` says whether the event is a
+    learner's activity, a mutation someone made, or a system tick.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    KIND: ClassVar[Kind]

@@ -1,0 +1,146 @@
+"""Version 1 of every event type's ``data``. These models are the source of truth:
+the JSON Schema files under ``schemas/json`` and the AsyncAPI catalogue are
+generated from them (``skillmind schemas publish``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, StrictBool, StrictInt
+
+from schemas.types import ROLES, EventData, Id, Role, UtcTime
+
+# -- learner events ---------------------------------------------------------------
+
+
+class LearnerSignedIn(EventData):
+    """A learner signed in to the platform."""
+
+    TYPE = "learner.signed_in"
+    KIND = "learner"
+    learner_id: Id
+
+
+class SessionScheduled(EventData):
+    """A live session was scheduled for a cohort."""
+
+    TYPE = "session.scheduled"
+    KIND = "learner"
+    session_id: Id
+    cohort_id: Id
+    starts_at: UtcTime
+
+
+class SessionAttended(EventData):
+    """A learner attended a session."""
+
+    TYPE = "session.attended"
+    KIND = "learner"
+    session_id: Id
+    learner_id: Id
+
+
+class PhaseAdvanced(EventData):
+    """A learner advanced to a phase of a program; ``final`` marks the last phase."""
+
+    TYPE = "phase.advanced"
+    KIND = "learner"
+    learner_id: Id
+    program_id: Id
+    phase: StrictInt = Field(ge=1)
+    final: StrictBool
+
+
+class AssignmentDue(EventData):
+    """An assignment for a cohort falls due."""
+
+    TYPE = "assignment.due"
+    KIND = "learner"
+    assignment_id: Id
+    cohort_id: Id
+    due_at: UtcTime
+
+
+class SubmissionMade(EventData):
+    """A learner submitted an assignment."""
+
+    TYPE = "submission.made"
+    KIND = "learner"
+    assignment_id: Id
+    learner_id: Id
+
+
+# -- directory mutations ------------------------------------------------------------
+
+
+class TenantCreated(EventData):
+    """A tenant (a customer company) was created; only a platform admin may."""
+
+    TYPE = "tenant.created"
+    KIND = "mutation"
+    tenant_id: Id
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ProgramCreated(EventData):
+    """A learning program was created; learners are expected to advance a phase every ``pace_days``."""
+
+    TYPE = "program.created"
+    KIND = "mutation"
+    program_id: Id
+    name: str = Field(min_length=1, max_length=200)
+    owner_id: Id
+    pace_days: StrictInt = Field(14, ge=1, le=365)
+
+
+class CohortCreated(EventData):
+    """A cohort of a program was created."""
+
+    TYPE = "cohort.created"
+    KIND = "mutation"
+    cohort_id: Id
+    program_id: Id
+    name: str = Field(min_length=1, max_length=200)
+
+
+class UserRegistered(EventData):
+    """A user was registered with their roles in the tenant."""
+
+    TYPE = "user.registered"
+    KIND = "mutation"
+    user_id: Id
+    display_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    roles: list[Role] = Field(max_length=len(ROLES))
+
+
+class LearnerEnrolled(EventData):
+    """A learner was enrolled in a cohort (a later enrolment replaces an earlier one)."""
+
+    TYPE = "learner.enrolled"
+    KIND = "mutation"
+    learner_id: Id
+    cohort_id: Id
+
+
+class ManagerAssigned(EventData):
+    """A learner now reports to a manager."""
+
+    TYPE = "manager.assigned"
+    KIND = "mutation"
+    learner_id: Id
+    manager_id: Id
+
+
+class MentorAssigned(EventData):
+    """A mentor was assigned to a learner."""
+
+    TYPE = "mentor.assigned"
+    KIND = "mutation"
+    learner_id: Id
+    mentor_id: Id
+
+
+MODELS: tuple[type[EventData], ...] = (
+    LearnerSignedIn, SessionScheduled, SessionAttended, PhaseAdvanced, AssignmentDue,
+    SubmissionMade, TenantCreated, ProgramCreated, CohortCreated, UserRegistered,
+    LearnerEnrolled, ManagerAssigned, MentorAssigned,
+)
