@@ -47,8 +47,11 @@ class ChainVerifier:
         expected_seq, expected_prev = self.heads.get(tenant, (0, GENESIS_HASH))
         expected_seq += 1
         if sequence != expected_seq:
-            return ChainBreak(tenant, sequence if isinstance(sequence, int) else None,
-                              f"sequence {sequence} where {expected_seq} was expected")
+            return ChainBreak(
+                tenant,
+                sequence if isinstance(sequence, int) else None,
+                f"sequence {sequence} where {expected_seq} was expected",
+            )
         if record.get("prevhash") != expected_prev:
             return ChainBreak(tenant, sequence, "prevhash does not match the previous record's hash")
         try:

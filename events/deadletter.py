@@ -24,7 +24,10 @@ class Origin:
 
 
 def dead_letter(
-    original: bytes | None, problems: tuple[Problem, ...], origin: Origin, now: datetime,
+    original: bytes | None,
+    problems: tuple[Problem, ...],
+    origin: Origin,
+    now: datetime,
     tenant: str | None = None,
 ) -> bytes:
     body: dict[str, Any] = {

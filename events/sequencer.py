@@ -79,15 +79,23 @@ class Sequencer:
             )
         self.states: dict[int, SequencerState] = {}
         self.counters = Counters()
-        self.consumer = Consumer(consumer_config(
-            kafka, config.group_id,
-            **{"partition.assignment.strategy": "range", "max.poll.interval.ms": 300000},
-        ))
+        self.consumer = Consumer(
+            consumer_config(
+                kafka,
+                config.group_id,
+                **{"partition.assignment.strategy": "range", "max.poll.interval.ms": 300000},
+            )
+        )
         # One stable transactional id per instance: a restarted instance fences its own zombie.
-        self.producer = Producer(producer_config(
-            kafka, **{"transactional.id": f"{config.group_id}.{config.instance_id}",
-                      "transaction.timeout.ms": 60000},
-        ))
+        self.producer = Producer(
+            producer_config(
+                kafka,
+                **{
+                    "transactional.id": f"{config.group_id}.{config.instance_id}",
+                    "transaction.timeout.ms": 60000,
+                },
+            )
+        )
 
     # -- partition ownership ---------------------------------------------------------
 
@@ -95,23 +103,30 @@ class Sequencer:
         # committed() waits until no transaction of a previous owner is pending on these
         # offsets (read_committed ⇒ require_stable), so the log partition is settled too.
         consumer.committed(partitions, timeout=120)
-        for tp in partitions:
-            self.states[tp.partition] = self._recover(tp.partition)
+        self.states.update(self._recover([tp.partition for tp in partitions]))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.states.pop(tp.partition, None)
 
-    def _recover(self, partition: int) -> SequencerState:
-        state = SequencerState(self.config.dedupe_window)
-        count = 0
-        for msg in read_to_end(self.config.kafka, self.log_topic, [partition]):
-            state.load(json.loads(msg.value()))
-            count += 1
-        state.evict(self.config.clock())
-        log.info("sequencer.recovered", topic=self.log_topic, partition=partition,
-                 records=count, tenants=len(state.heads))
-        return state
+    def _recover(self, partitions: list[int]) -> dict[int, SequencerState]:
+        """Rebuild heads and recent ids from the log partitions themselves (one pass)."""
+        states = {p: SequencerState(self.config.dedupe_window) for p in partitions}
+        counts = dict.fromkeys(partitions, 0)
+        for msg in read_to_end(self.config.kafka, self.log_topic, partitions):
+            states[msg.partition()].load(json.loads(msg.value()))
+            counts[msg.partition()] += 1
+        now = self.config.clock()
+        for partition, state in states.items():
+            state.evict(now)
+            log.info(
+                "sequencer.recovered",
+                topic=self.log_topic,
+                partition=partition,
+                records=counts[partition],
+                tenants=len(state.heads),
+            )
+        return states
 
     # -- the loop --------------------------------------------------------------------
 
@@ -168,7 +183,7 @@ class Sequencer:
 
     def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
         error: KafkaError = err.args[0]
-        if error.fatal() or not error.txn_requires_abort() and not error.retriable():
+        if error.fatal() or (not error.txn_requires_abort() and not error.retriable()):
             raise LogError(f"sequencer cannot continue: {error.str()}; restart it") from err
         log.warning("sequencer.batch_aborted", error=error.str())
         self.counters.aborted_batches += 1
@@ -199,7 +214,9 @@ class Sequencer:
             decision = batch.decide(judged)
             if isinstance(decision, Append):
                 self.producer.produce(
-                    self.log_topic, key=tenant.encode(), value=rfc8785.dumps(decision.record),
+                    self.log_topic,
+                    key=tenant.encode(),
+                    value=rfc8785.dumps(decision.record),
                     partition=owner,
                 )
                 self.counters.appended += 1
@@ -209,8 +226,14 @@ class Sequencer:
             elif isinstance(decision, Reject):
                 self._dead_letter(msg, decision.problems, origin, now, tenant)
 
-    def _dead_letter(self, msg: Message, problems, origin: Origin, now: datetime,  # type: ignore[no-untyped-def]
-                     tenant: object) -> None:
+    def _dead_letter(
+        self,
+        msg: Message,
+        problems,
+        origin: Origin,
+        now: datetime,  # type: ignore[no-untyped-def]
+        tenant: object,
+    ) -> None:
         tenant_id = tenant if isinstance(tenant, str) else None
         self.producer.produce(
             self.dead_letters,

@@ -129,7 +129,8 @@ def _tenant_rule(valid: Valid, head: Head | None) -> Problem | None:
         return None
     if head is None:
         return Problem(
-            "tenantid", "unknown_tenant",
+            "tenantid",
+            "unknown_tenant",
             f"tenant {tenant!r} does not exist; a platform admin must create it (tenant.created) first",
         )
     return None

@@ -36,7 +36,10 @@ class VerifyResult:
 
 
 def verify_log(
-    kafka: KafkaSettings, topic: str, *, tenant: str | None = None,
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    tenant: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Verify the whole topic (or one tenant's records); stop at the first break."""
@@ -54,6 +57,7 @@ def verify_log(
         if progress:
             progress(1)
         if broken:
-            return VerifyResult(verifier.verified, len(verifier.heads), broken,
-                                msg.topic(), msg.partition(), msg.offset())
+            return VerifyResult(
+                verifier.verified, len(verifier.heads), broken, msg.topic(), msg.partition(), msg.offset()
+            )
     return VerifyResult(verifier.verified, len(verifier.heads))

@@ -10,8 +10,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 Kind = Literal["learner", "mutation", "system"]
 
 Role = Literal[
-    "platform_admin", "company_admin", "program_owner", "manager", "mentor", "learner",
-    "auditor", "ingest",
+    "platform_admin",
+    "company_admin",
+    "program_owner",
+    "manager",
+    "mentor",
+    "learner",
+    "auditor",
+    "ingest",
 ]
 ROLES: tuple[str, ...] = get_args(Role)
 

@@ -140,7 +140,17 @@ class MentorAssigned(EventData):
 
 
 MODELS: tuple[type[EventData], ...] = (
-    LearnerSignedIn, SessionScheduled, SessionAttended, PhaseAdvanced, AssignmentDue,
-    SubmissionMade, TenantCreated, ProgramCreated, CohortCreated, UserRegistered,
-    LearnerEnrolled, ManagerAssigned, MentorAssigned,
+    LearnerSignedIn,
+    SessionScheduled,
+    SessionAttended,
+    PhaseAdvanced,
+    AssignmentDue,
+    SubmissionMade,
+    TenantCreated,
+    ProgramCreated,
+    CohortCreated,
+    UserRegistered,
+    LearnerEnrolled,
+    ManagerAssigned,
+    MentorAssigned,
 )

@@ -58,7 +58,9 @@ def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
     return found
 
 
-def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> Valid | Invalid:
+def validate_event(
+    raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS
+) -> Valid | Invalid:
     """Judge one decoded JSON value as an incoming CloudEvent."""
     if not isinstance(raw, dict):
         return Invalid((Problem("$", "object_type", "an event must be a JSON object"),))
@@ -76,10 +78,15 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
     model = models.get((envelope.type, envelope.schemaversion))
     if model is None:
         known = ", ".join(event_types(models))
-        return Invalid((Problem(
-            "type", "unknown_type",
-            f"no schema for {envelope.type!r} version {envelope.schemaversion}; known types: {known}",
-        ),))
+        return Invalid(
+            (
+                Problem(
+                    "type",
+                    "unknown_type",
+                    f"no schema for {envelope.type!r} version {envelope.schemaversion}; known types: {known}",
+                ),
+            )
+        )
     try:
         data = model.model_validate(envelope.data)
     except ValidationError as err:

@@ -17,6 +17,8 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
+COMPONENTS = {"sequencer"}
+
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (services.ServiceError, LogError, DatabaseError, MigrationError, ObjectStoreError)
 
@@ -126,6 +128,83 @@ def health(settings: Settings) -> None:
     if bad:
         raise click.ClickException(f"unhealthy: {', '.join(bad)}")
     click.echo("all components healthy")
+
+
+@main.command()
+@click.option("--tenant", required=True, help="Tenant the token is for.")
+@click.option("--user", required=True, help="User id (becomes the `actor` of what they append).")
+@click.option("--role", "roles", multiple=True, required=True, help="A role; repeat for several.")
+@click.option("--hours", default=12, show_default=True, help="Lifetime.")
+@click.pass_obj
+def token(settings: Settings, tenant: str, user: str, roles: tuple[str, ...], hours: int) -> None:
+    """Mint a local HS256 bearer token (signed with SKILLMIND_API__JWT_SECRET)."""
+    from datetime import timedelta
+
+    from api.auth import mint_token
+
+    try:
+        click.echo(
+            mint_token(settings.api, tenant=tenant, user=user, roles=list(roles), ttl=timedelta(hours=hours))
+        )
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--role") from err
+
+
+@main.command()
+@click.option("--host", default=None, help="Default: SKILLMIND_API__HOST.")
+@click.option("--port", default=None, type=int, help="Default: SKILLMIND_API__PORT.")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@main.command()
+@click.argument("components", nargs=-1, type=click.Choice(sorted(COMPONENTS)))
+@click.option(
+    "--instance",
+    default="0",
+    show_default=True,
+    help="Stable id of this process among its peers (fences its own zombies).",
+)
+@click.pass_obj
+def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
+    """Run the stream processors (all by default) until SIGINT/SIGTERM."""
+    from skillmind.runner import run_components
+
+    with operator_errors():
+        run_components(settings, components or tuple(sorted(COMPONENTS)), instance)
+
+
+@main.group()
+def audit() -> None:
+    """Audit the log."""
+
+
+@audit.command("verify")
+@click.option("--tenant", default=None, help="Only this tenant's chain.")
+@click.option("--topic", default=None, help="Verify another copy of the log (default: the log topic).")
+@click.pass_obj
+def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> None:
+    """Re-read the log from the start; verify every tenant's sequence and hash chain."""
+    from events.topics import topic_name
+    from events.verify import verify_log
+
+    with operator_errors():
+        result = verify_log(settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant)
+    if not result.ok:
+        raise click.ClickException(result.describe())
+    click.echo(result.describe())
 
 
 if __name__ == "__main__":

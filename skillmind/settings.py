@@ -73,8 +73,10 @@ class SmtpSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    jwt_secret: SecretStr = SecretStr("change-me-local-only")
+    jwt_secret: SecretStr = SecretStr("local-only-hs256-secret-change-me-in-production")
     jwks_url: str | None = None
+    max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest ingest body accepted.")
+    max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
 
 
 class LocalServicesSettings(BaseModel):

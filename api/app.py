@@ -1,0 +1,42 @@
+"""The composition root of the HTTP service: settings and adapters in, an ASGI app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import ingest
+from api.problems import install_problem_handlers
+from events.inbox import InboxWriter
+from skillmind.settings import Settings
+
+
+def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastAPI:
+    """Build the app; adapters are created at start-up (lifespan), never at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.inbox = inbox or InboxWriter(settings.kafka)
+        try:
+            yield
+        finally:
+            if inbox is None:
+                app.state.inbox.close()
+
+    app = FastAPI(
+        title="SkillMind Analytics API",
+        version="1.0.0",
+        description="Event-sourced learning analytics: ingest, reports, exports, audit.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(ingest.router)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
