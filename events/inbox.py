@@ -10,9 +10,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import rfc8785
 from confluent_kafka import KafkaError, Message, Producer
 
+from events.chain import jcs
 from events.errors import LogError
 from events.kafka import producer_config
 from events.topics import topic_name
@@ -64,7 +64,7 @@ class InboxWriter:
                 self._producer.produce(
                     self.topic,
                     key=record["tenantid"].encode(),
-                    value=rfc8785.dumps(record),
+                    value=jcs(record),
                     on_delivery=on_delivery,
                 )
                 return

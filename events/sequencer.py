@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import rfc8785
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from events.chain import jcs
 from events.deadletter import Origin, dead_letter, decode_json
 from events.errors import LogError
 from events.kafka import consumer_config, producer_config
@@ -216,7 +216,7 @@ class Sequencer:
                 self.producer.produce(
                     self.log_topic,
                     key=tenant.encode(),
-                    value=rfc8785.dumps(decision.record),
+                    value=jcs(decision.record),
                     partition=owner,
                 )
                 self.counters.appended += 1

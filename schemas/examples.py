@@ -1,0 +1,77 @@
+"""A valid example of every event type, and a builder for CloudEvents around them.
+
+The examples appear in the published schemas and the AsyncAPI catalogue, and tests,
+benchmarks and the demo build their events with :func:`cloud_event`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.types import format_utc
+
+EXAMPLE_DATA: dict[str, dict[str, Any]] = {
+    "learner.signed_in": {"learner_id": "learner-42"},
+    "session.scheduled": {
+        "session_id": "session-7",
+        "cohort_id": "cohort-a",
+        "starts_at": "2026-11-20T09:00:00Z",
+    },
+    "session.attended": {"session_id": "session-7", "learner_id": "learner-42"},
+    "phase.advanced": {"learner_id": "learner-42", "program_id": "program-1", "phase": 2, "final": False},
+    "assignment.due": {
+        "assignment_id": "assignment-3",
+        "cohort_id": "cohort-a",
+        "due_at": "2026-11-25T17:00:00Z",
+    },
+    "submission.made": {"assignment_id": "assignment-3", "learner_id": "learner-42"},
+    "tenant.created": {"tenant_id": "acme", "name": "Acme Corp"},
+    "program.created": {
+        "program_id": "program-1",
+        "name": "Leadership Foundations",
+        "owner_id": "owner-1",
+        "pace_days": 14,
+    },
+    "cohort.created": {"cohort_id": "cohort-a", "program_id": "program-1", "name": "Autumn 2026"},
+    "user.registered": {
+        "user_id": "learner-42",
+        "display_name": "Ada Lovelace",
+        "email": "ada@acme.example",
+        "roles": ["learner"],
+    },
+    "learner.enrolled": {"learner_id": "learner-42", "cohort_id": "cohort-a"},
+    "manager.assigned": {"learner_id": "learner-42", "manager_id": "manager-9"},
+    "mentor.assigned": {"learner_id": "learner-42", "mentor_id": "mentor-5"},
+}
+
+
+def cloud_event(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    tenant: str,
+    event_id: str | None = None,
+    time: datetime | str | None = None,
+    source: str = "/skillmind/tests",
+    subject: str | None = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    """A CloudEvent as a writer would send it (no log attributes)."""
+    when = time or datetime.now(UTC)
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id or uuid.uuid4().hex,
+        "source": source,
+        "type": event_type,
+        "time": when if isinstance(when, str) else format_utc(when),
+        "tenantid": tenant,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if subject:
+        event["subject"] = subject
+    if actor:
+        event["actor"] = actor
+    return event
