@@ -83,7 +83,14 @@ class Sequencer:
             consumer_config(
                 kafka,
                 config.group_id,
-                **{"partition.assignment.strategy": "range", "max.poll.interval.ms": 300000},
+                # Static membership: a restarted instance takes its partitions straight back
+                # instead of waiting for the group to notice the old member is gone.
+                **{
+                    "group.instance.id": f"{config.group_id}.{config.instance_id}",
+                    "session.timeout.ms": 10000,
+                    "partition.assignment.strategy": "range",
+                    "max.poll.interval.ms": 300000,
+                },
             )
         )
         # One stable transactional id per instance: a restarted instance fences its own zombie.

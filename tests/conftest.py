@@ -60,3 +60,12 @@ def database(services_up: Settings) -> Iterator[str]:
 def pg_conn(services_up: Settings, database: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(services_up.postgres.conninfo(database), autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def log_settings(isolated_settings: Settings) -> Settings:
+    """Isolated settings with the whole topic catalogue created."""
+    from events.topics import bootstrap_topics
+
+    bootstrap_topics(isolated_settings.kafka)
+    return isolated_settings

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events.chain import GENESIS_HASH, ChainVerifier, canonical_bytes, jcs, record_hash
+from events.sequencing import Append, SequencerState
+from schemas.examples import cloud_event
+from schemas.validation import Valid, validate_event
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+json_tree = st.recursive(
+    json_leaf,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500)
+@given(json_tree)
+def test_fast_canonical_json_equals_the_rfc8785_reference(value: Any) -> None:
+    try:
+        reference = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, OverflowError):
+        return  # outside JCS's domain (e.g. ints beyond 2**53, lone surrogates)
+    assert jcs(value) == reference
+
+
+def _chain(tenant: str, count: int) -> list[dict[str, Any]]:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    events = [cloud_event("tenant.created", {"tenant_id": tenant, "name": "T"}, tenant=tenant)]
+    events += [
+        cloud_event("learner.signed_in", {"learner_id": f"l{i}"}, tenant=tenant) for i in range(count - 1)
+    ]
+    records = []
+    for event in events:
+        valid = validate_event(event)
+        assert isinstance(valid, Valid)
+        decision = batch.decide(valid)
+        assert isinstance(decision, Append)
+        records.append(decision.record)
+    batch.commit()
+    return records
+
+
+def test_hash_is_sha256_of_prevhash_and_canonical_record() -> None:
+    (first, second) = _chain("acme", 2)
+    assert first["prevhash"] == GENESIS_HASH
+    assert second["prevhash"] == first["hash"]
+    body = {k: v for k, v in second.items() if k != "hash"}
+    expected = hashlib.sha256(first["hash"].encode() + rfc8785.dumps(body)).hexdigest()
+    assert second["hash"] == expected == record_hash(second)
+    assert canonical_bytes(second) == rfc8785.dumps(body)
+
+
+def test_verifier_accepts_interleaved_tenants() -> None:
+    a, b = _chain("a", 5), _chain("b", 5)
+    verifier = ChainVerifier()
+    for record in [r for pair in zip(a, b, strict=True) for r in pair]:
+        assert verifier.feed(record) is None
+    assert verifier.verified == 10
+
+
+@settings(max_examples=100)
+@given(st.integers(2, 12), st.data())
+def test_any_single_alteration_is_located(length: int, data: st.DataObject) -> None:
+    records = _chain("acme", length)
+    victim = data.draw(st.integers(0, length - 1))
+    field = data.draw(st.sampled_from(["data", "time", "actor", "sequence", "prevhash", "id"]))
+    altered = dict(records[victim])
+    if field == "data":
+        altered["data"] = (
+            {**altered["data"], "learner_id": "mallory"} if victim else {**altered["data"], "name": "Mallory"}
+        )
+    elif field == "sequence":
+        altered["sequence"] += 1
+    elif field == "prevhash":
+        altered["prevhash"] = "f" * 64
+    else:
+        altered[field] = "tampered"
+    records[victim] = altered
+    verifier = ChainVerifier()
+    breaks = [b for b in (verifier.feed(r) for r in records) if b]
+    assert breaks, "an alteration went unnoticed"
+    assert breaks[0].tenant == "acme"
+    assert breaks[0].sequence in (victim + 1, records[victim]["sequence"])
+
+
+def test_gaps_and_reorders_are_breaks() -> None:
+    records = _chain("acme", 4)
+    verifier = ChainVerifier()
+    assert verifier.feed(records[0]) is None
+    broken = verifier.feed(records[2])
+    assert broken is not None and "sequence 3 where 2 was expected" in broken.reason

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events.chain import ChainVerifier
+from events.sequencing import Append, Duplicate, Reject, SequencerState
+from schemas.examples import cloud_event
+from schemas.validation import Valid, validate_event
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def valid(event: dict) -> Valid:
+    result = validate_event(event)
+    assert isinstance(result, Valid), result
+    return result
+
+
+def created(tenant: str, event_id: str | None = None) -> Valid:
+    return valid(
+        cloud_event("tenant.created", {"tenant_id": tenant, "name": tenant}, tenant=tenant, event_id=event_id)
+    )
+
+
+def signin(tenant: str, event_id: str) -> Valid:
+    return valid(cloud_event("learner.signed_in", {"learner_id": "l"}, tenant=tenant, event_id=event_id))
+
+
+def test_events_of_an_unknown_tenant_are_rejected() -> None:
+    batch = SequencerState(timedelta(days=7)).batch(T0)
+    decision = batch.decide(signin("ghost", "e1"))
+    assert isinstance(decision, Reject)
+    assert decision.problems[0].rule == "unknown_tenant"
+
+
+def test_a_tenant_is_created_once_and_only_for_itself() -> None:
+    batch = SequencerState(timedelta(days=7)).batch(T0)
+    assert isinstance(batch.decide(created("acme")), Append)
+    again = batch.decide(created("acme"))
+    assert isinstance(again, Reject) and again.problems[0].rule == "tenant_exists"
+    mismatch = valid(cloud_event("tenant.created", {"tenant_id": "other", "name": "x"}, tenant="evil"))
+    decision = batch.decide(mismatch)
+    assert isinstance(decision, Reject) and decision.problems[0].field == "data.tenant_id"
+
+
+def test_duplicate_ids_are_dropped_within_and_across_batches() -> None:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    batch.decide(created("acme"))
+    assert isinstance(batch.decide(signin("acme", "e1")), Append)
+    assert isinstance(batch.decide(signin("acme", "e1")), Duplicate)
+    batch.commit()
+    assert isinstance(state.batch(T0).decide(signin("acme", "e1")), Duplicate)
+    # Ids are per tenant: another tenant may reuse one.
+    other = state.batch(T0)
+    other.decide(created("beta"))
+    assert isinstance(other.decide(signin("beta", "e1")), Append)
+
+
+def test_an_uncommitted_batch_changes_nothing() -> None:
+    state = SequencerState(timedelta(days=7))
+    first = state.batch(T0)
+    first.decide(created("acme"))
+    first.commit()
+    aborted = state.batch(T0)
+    aborted.decide(signin("acme", "e1"))
+    # not committed: the transaction was aborted
+    retry = state.batch(T0)
+    decision = retry.decide(signin("acme", "e1"))
+    assert isinstance(decision, Append)
+    assert decision.record["sequence"] == 2
+
+
+def test_ids_are_forgotten_after_the_window() -> None:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    batch.decide(created("acme"))
+    batch.decide(signin("acme", "e1"))
+    batch.commit()
+    later = T0 + timedelta(days=8)
+    state.evict(later)
+    assert isinstance(state.batch(later).decide(signin("acme", "e1")), Append)
+
+
+def test_append_time_never_goes_backwards() -> None:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    batch.decide(created("acme"))
+    batch.commit()
+    earlier = state.batch(T0 - timedelta(hours=1)).decide(signin("acme", "e1"))
+    assert isinstance(earlier, Append)
+    assert earlier.record["appendedat"] == "2026-11-01T00:00:00Z"
+
+
+def test_recovered_state_continues_the_chain() -> None:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    records = [
+        d.record
+        for d in (batch.decide(created("acme")), batch.decide(signin("acme", "e1")))
+        if isinstance(d, Append)
+    ]
+    batch.commit()
+    recovered = SequencerState(timedelta(days=7))
+    for record in records:
+        recovered.load(record)
+    assert recovered.heads == state.heads
+    assert isinstance(recovered.batch(T0).decide(signin("acme", "e1")), Duplicate)
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 15)), max_size=80), st.integers(1, 10)
+)
+def test_any_stream_yields_gap_free_verifiable_chains(stream: list[tuple[str, int]], per_batch: int) -> None:
+    state = SequencerState(timedelta(days=7))
+    log: list[dict] = []
+    appended_ids: dict[str, set[str]] = {}
+    events = [created(t) for t in "abc"] + [signin(t, f"e{n}") for t, n in stream]
+    for start in range(0, len(events), per_batch):
+        batch = state.batch(T0)
+        for event in events[start : start + per_batch]:
+            decision = batch.decide(event)
+            if isinstance(decision, Append):
+                log.append(decision.record)
+                ids = appended_ids.setdefault(decision.record["tenantid"], set())
+                assert decision.record["id"] not in ids
+                ids.add(decision.record["id"])
+        batch.commit()
+    verifier = ChainVerifier()
+    assert all(verifier.feed(r) is None for r in log)
+    for tenant, ids in appended_ids.items():
+        assert ids == {f"e{n}" for t, n in stream if t == tenant} | {
+            next(r["id"] for r in log if r["tenantid"] == tenant and r["sequence"] == 1)
+        }

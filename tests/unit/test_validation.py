@@ -1,0 +1,144 @@
+"""Every v1 type: a valid example passes; each required field missing or mistyped is
+rejected with a problem naming that field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.envelope import LOG_ATTRIBUTES
+from schemas.examples import EXAMPLE_DATA, cloud_event
+from schemas.registry import MODELS
+from schemas.validation import Invalid, Valid, validate_event
+
+TYPES = sorted(EXAMPLE_DATA)
+
+
+def _event(event_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return cloud_event(
+        event_type,
+        data if data is not None else dict(EXAMPLE_DATA[event_type]),
+        tenant="acme",
+        event_id="e-1",
+        time="2026-11-01T10:00:00Z",
+    )
+
+
+def _required(event_type: str) -> list[str]:
+    return MODELS[(event_type, 1)].model_json_schema().get("required", [])
+
+
+def _wrong_type(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes"
+    if isinstance(value, int):
+        return "2"
+    if isinstance(value, list):
+        return "learner"
+    return 12345
+
+
+def test_every_type_has_an_example_and_a_model() -> None:
+    assert set(TYPES) == {t for t, _ in MODELS}
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_example_is_valid(event_type: str) -> None:
+    assert isinstance(validate_event(_event(event_type)), Valid)
+
+
+CASES = [(t, f) for t in TYPES for f in _required(t)]
+
+
+@pytest.mark.parametrize(("event_type", "field"), CASES)
+def test_missing_required_field_is_named(event_type: str, field: str) -> None:
+    data = dict(EXAMPLE_DATA[event_type])
+    del data[field]
+    result = validate_event(_event(event_type, data))
+    assert isinstance(result, Invalid)
+    assert [(p.field, p.rule) for p in result.problems] == [(f"data.{field}", "missing")]
+
+
+@pytest.mark.parametrize(("event_type", "field"), CASES)
+def test_mistyped_field_is_named(event_type: str, field: str) -> None:
+    data = dict(EXAMPLE_DATA[event_type])
+    data[field] = _wrong_type(data[field])
+    result = validate_event(_event(event_type, data))
+    assert isinstance(result, Invalid)
+    assert {p.field.split(".")[:2] == ["data", field] for p in result.problems} == {True}, result.reason
+
+
+@pytest.mark.parametrize("attribute", ["specversion", "id", "source", "type", "time", "tenantid", "data"])
+def test_missing_envelope_attribute_is_named(attribute: str) -> None:
+    event = _event("learner.signed_in")
+    del event[attribute]
+    result = validate_event(event)
+    assert isinstance(result, Invalid)
+    assert attribute in {p.field for p in result.problems}
+
+
+@pytest.mark.parametrize("attribute", LOG_ATTRIBUTES)
+def test_log_attributes_are_refused_from_writers(attribute: str) -> None:
+    result = validate_event({**_event("learner.signed_in"), attribute: 1})
+    assert isinstance(result, Invalid)
+    assert result.problems[0].field == attribute
+    assert result.problems[0].rule == "log_only"
+
+
+def test_unknown_fields_unknown_types_and_non_utc_times_are_refused() -> None:
+    extra = validate_event(_event("learner.signed_in", {"learner_id": "l", "score": 3}))
+    assert isinstance(extra, Invalid) and extra.problems[0].field == "data.score"
+    unknown = validate_event({**_event("learner.signed_in"), "type": "learner.teleported"})
+    assert isinstance(unknown, Invalid) and unknown.problems[0].rule == "unknown_type"
+    future_version = validate_event({**_event("learner.signed_in"), "schemaversion": 9})
+    assert isinstance(future_version, Invalid) and future_version.problems[0].rule == "unknown_type"
+    local = validate_event({**_event("learner.signed_in"), "time": "2026-11-01T10:00:00+02:00"})
+    assert isinstance(local, Invalid) and local.problems[0].field == "time"
+    epoch = validate_event(
+        _event("session.scheduled", {**EXAMPLE_DATA["session.scheduled"], "starts_at": 1767225600})
+    )
+    assert isinstance(epoch, Invalid) and epoch.problems[0].field == "data.starts_at"
+
+
+def test_record_is_normalised() -> None:
+    event = _event(
+        "program.created", {k: v for k, v in EXAMPLE_DATA["program.created"].items() if k != "pace_days"}
+    )
+    event["time"] = "2026-11-01T10:00:00+00:00"
+    record = validate_event(event).record  # type: ignore[union-attr]
+    assert record["time"] == "2026-11-01T10:00:00Z"
+    assert record["data"]["pace_days"] == 14
+    assert "subject" not in record
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=6)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_any_json_value_is_judged_never_raises(value: Any) -> None:
+    assert isinstance(validate_event(value), Valid | Invalid)
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(TYPES),
+    st.dictionaries(
+        st.sampled_from(["learner_id", "cohort_id", "phase", "final", "starts_at", "name", "roles", "x"]),
+        json_values,
+    ),
+)
+def test_garbage_data_for_real_types_is_judged_never_raises(event_type: str, data: dict) -> None:
+    result = validate_event(json.loads(json.dumps(_event(event_type, data))))
+    if isinstance(result, Invalid):
+        assert all(p.field and p.rule and p.message for p in result.problems)
