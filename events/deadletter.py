@@ -46,6 +46,7 @@ def decode_json(value: bytes | None) -> tuple[object, Problem | None]:
     if value is None:
         return None, Problem("$", "empty", "the record has no value")
     try:
-        return json.loads(value), None
+        # Decode as UTF-8 ourselves: json.loads(bytes) would guess UTF-16/32 from a BOM.
+        return json.loads(value.decode("utf-8")), None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         return None, Problem("$", "json_invalid", f"not valid UTF-8 JSON: {err}")
