@@ -30,8 +30,12 @@ def _created(tenant: str) -> dict:
 def test_garbage_goes_to_dead_letters_and_never_stops_the_sequencer(log_settings: Settings) -> None:
     inbox = topic_name(log_settings.kafka, "inbox")
     producer = Producer(producer_config(log_settings.kafka))
-    garbage = [b"\xff\xfe not json", b"[1,2,3]", b'{"specversion":"1.0"}',
-               jcs(cloud_event("learner.signed_in", {"learner_id": "l"}, tenant="nobody"))]
+    garbage = [
+        b"\xff\xfe not json",
+        b"[1,2,3]",
+        b'{"specversion":"1.0"}',
+        jcs(cloud_event("learner.signed_in", {"learner_id": "l"}, tenant="nobody")),
+    ]
     for value in garbage:
         producer.produce(inbox, key=b"acme", value=value)
     producer.flush(10)
@@ -46,8 +50,10 @@ def test_garbage_goes_to_dead_letters_and_never_stops_the_sequencer(log_settings
 
     acme_partition = partition_for("acme", log_settings.kafka.partitions)
     # Dead letters are keyed by tenant when one is known, so they spread over partitions.
-    letters = sorted(log_records(log_settings, "dead-letter"),
-                     key=lambda d: (d["source"]["partition"] != acme_partition, d["source"]["offset"]))
+    letters = sorted(
+        log_records(log_settings, "dead-letter"),
+        key=lambda d: (d["source"]["partition"] != acme_partition, d["source"]["offset"]),
+    )
     assert [base64.b64decode(d["original_base64"]) for d in letters] == garbage
     assert letters[0]["problems"][0]["rule"] == "json_invalid"
     assert letters[1]["problems"][0]["rule"] == "object_type"
@@ -63,8 +69,12 @@ def test_librdkafka_murmur2_partitioner_agrees_with_ours(log_settings: Settings)
     placed: dict[str, int] = {}
     for n in range(60):
         key = f"tenant-{n}"
-        producer.produce(inbox, key=key.encode(), value=b"{}",
-                         on_delivery=lambda err, msg: placed.__setitem__(msg.key().decode(), msg.partition()))
+        producer.produce(
+            inbox,
+            key=key.encode(),
+            value=b"{}",
+            on_delivery=lambda err, msg: placed.__setitem__(msg.key().decode(), msg.partition()),
+        )
     producer.flush(10)
     assert placed == {k: partition_for(k, log_settings.kafka.partitions) for k in placed}
 
@@ -90,9 +100,14 @@ def test_misrouted_records_are_forwarded_to_their_owner(log_settings: Settings) 
 
 def test_tampering_with_a_copy_of_the_log_is_located(log_settings: Settings) -> None:
     writer = InboxWriter(log_settings.kafka)
-    writer.append([_created("acme"), _created("beta")] + [
-        cloud_event("learner.signed_in", {"learner_id": f"l{i}"}, tenant=t)
-        for i in range(20) for t in ("acme", "beta")])
+    writer.append(
+        [_created("acme"), _created("beta")]
+        + [
+            cloud_event("learner.signed_in", {"learner_id": f"l{i}"}, tenant=t)
+            for i in range(20)
+            for t in ("acme", "beta")
+        ]
+    )
     writer.close()
     with running_sequencer(log_settings):
         wait_drained(log_settings)
@@ -115,10 +130,20 @@ def test_tampering_with_a_copy_of_the_log_is_located(log_settings: Settings) -> 
     assert result.topic == copy and result.partition == partition_for("beta", log_settings.kafka.partitions)
 
     env = {**os.environ, "SKILLMIND_KAFKA__TOPIC_PREFIX": log_settings.kafka.topic_prefix}
-    cli = subprocess.run([sys.executable, "-m", "skillmind.cli", "audit", "verify", "--topic", copy],
-                         env=env, capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "skillmind.cli", "audit", "verify", "--topic", copy],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 1
     assert "chain broken for tenant beta at sequence 7" in cli.stderr
-    ok = subprocess.run([sys.executable, "-m", "skillmind.cli", "audit", "verify", "--tenant", "acme"],
-                        env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "skillmind.cli", "audit", "verify", "--tenant", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and "verified 21 records of 1 tenant" in ok.stdout
