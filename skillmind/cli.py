@@ -207,5 +207,32 @@ def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> N
     click.echo(result.describe())
 
 
+@main.group()
+def schemas() -> None:
+    """The published contract (JSON Schemas, AsyncAPI catalogue)."""
+
+
+@schemas.command("publish")
+@click.option("--check", is_flag=True, help="Only report files that differ from the models.")
+def schemas_publish(check: bool) -> None:
+    """Regenerate schemas/json/* and schemas/asyncapi.json from the models."""
+    from schemas.publish import publish, stale_files
+
+    if check:
+        stale = stale_files()
+        for path in stale:
+            click.echo(f"stale: {path}")
+        if stale:
+            raise click.ClickException("published schemas differ from the models; run `skillmind schemas publish`.")
+        click.echo("published schemas match the models")
+        return
+    try:
+        written = publish()
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":
     sys.exit(main())
