@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SKILLMIND := $(BIN)/skillmind
 
-.PHONY: demo test setup services bootstrap down status bench lint clean-venv
+.PHONY: demo test setup services bootstrap down status bench lint schemas clean-venv
 
 demo: services bootstrap
 	$(SKILLMIND) health
+	$(SKILLMIND) demo
 
 test: services bootstrap
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -32,6 +33,12 @@ down:
 
 status:
 	$(SKILLMIND) services status
+
+bench: services bootstrap
+	$(BIN)/python -m bench.bench_log --events 100000
+
+schemas: setup
+	$(SKILLMIND) schemas publish
 
 lint: setup
 	$(BIN)/ruff check .

@@ -207,6 +207,16 @@ def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> N
     click.echo(result.describe())
 
 
+@main.command()
+@click.pass_obj
+def demo(settings: Settings) -> None:
+    """Seed the demo tenant, then run the pipeline and the API until Ctrl-C."""
+    from skillmind.demo import run_demo
+
+    with operator_errors():
+        run_demo(settings)
+
+
 @main.group()
 def schemas() -> None:
     """The published contract (JSON Schemas, AsyncAPI catalogue)."""
