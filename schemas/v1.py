@@ -4,7 +4,9 @@ generated from them (``skillmind schemas publish``)."""
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, StrictInt
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from schemas.types import ROLES, EventData, Id, Role, UtcTime
 
@@ -139,6 +141,38 @@ class MentorAssigned(EventData):
     mentor_id: Id
 
 
+class ScoreWeights(BaseModel):
+    """Relative weights of the score's components (only their ratios matter)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    signin: StrictInt = Field(ge=0, le=1000)
+    attendance: StrictInt = Field(ge=0, le=1000)
+    progress: StrictInt = Field(ge=0, le=1000)
+    submissions: StrictInt = Field(ge=0, le=1000)
+
+
+class TenantSettingsChanged(EventData):
+    """A company admin changed the tenant's score settings; omitted fields keep their value."""
+
+    TYPE = "tenant.settings_changed"
+    KIND = "mutation"
+    window_days: StrictInt | None = Field(None, ge=7, le=182)
+    weights: ScoreWeights | None = None
+    at_risk_below: StrictInt | None = Field(None, ge=0, le=100)
+    target: StrictInt | None = Field(None, ge=0, le=100)
+
+
+# -- system ticks ------------------------------------------------------------------------
+
+
+class RecomputeRequested(EventData):
+    """Compute every enrolled learner's score for ``day`` from the events appended before this."""
+
+    TYPE = "engagement.recompute_requested"
+    KIND = "system"
+    day: date
+
+
 MODELS: tuple[type[EventData], ...] = (
     LearnerSignedIn,
     SessionScheduled,
@@ -153,4 +187,6 @@ MODELS: tuple[type[EventData], ...] = (
     LearnerEnrolled,
     ManagerAssigned,
     MentorAssigned,
+    TenantSettingsChanged,
+    RecomputeRequested,
 )

@@ -1,0 +1,176 @@
+"""The engagement score: every rule, in exact rational arithmetic, in this one module.
+
+For learner L on day D with window W (UTC dates D−W+1 … D):
+
+- ``signin``      = min(1, distinct window dates with a sign-in of L ÷ 12). Always present.
+- ``attendance``  = cohort sessions starting in the window that L attended ÷ cohort sessions
+                    starting in the window. Absent when there are none.
+- ``progress``    = 1 if L has a final ``phase.advanced`` for their program dated ≤ D, else
+                    min(1, L's advances for the program dated in the window ÷ (W ÷ pace_days)).
+                    Absent when L is not enrolled.
+- ``submissions`` = cohort assignments due in the window that L submitted (dated ≤ D) ÷
+                    cohort assignments due in the window. Absent when there are none.
+- ``score``       = round_half_up(100 × Σ wᵢ·cᵢ ÷ Σ wᵢ) over the present components.
+- ``at_risk``     = score < threshold; ``active_7d`` = any learner event about L dated D−6 … D;
+  ``completed``   = a final phase for L's program dated ≤ D.
+
+Scope figures (:func:`figures`): engagement = median score (mean of the two middle
+values for an even count), weekly active = count active_7d, completion rate =
+completed ÷ rows, at risk = count at_risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from fractions import Fraction
+from math import floor
+
+COMPONENTS = ("signin", "attendance", "progress", "submissions")
+SIGNIN_TARGET_DAYS = 12
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Per-tenant settings of the score (defaults from the product's rules)."""
+
+    window_days: int = 28
+    weights: Mapping[str, Fraction] = field(default_factory=lambda: {
+        "signin": Fraction(20, 100), "attendance": Fraction(35, 100),
+        "progress": Fraction(25, 100), "submissions": Fraction(20, 100)})
+    at_risk_below: int = 40
+    target: int = 75
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    cohort_id: str
+    program_id: str
+    pace_days: int
+
+
+@dataclass(frozen=True)
+class LearnerFacts:
+    """What is known of one learner when the tick is processed (a superset is fine)."""
+
+    learner_id: str
+    enrolment: Enrolment | None
+    signin_days: frozenset[date] = frozenset()
+    activity_days: frozenset[date] = frozenset()
+    attended_sessions: frozenset[str] = frozenset()
+    advances: tuple[tuple[str, date, bool], ...] = ()  # (program_id, day, final)
+    submitted: Mapping[str, date] = field(default_factory=dict)  # assignment -> first day
+
+
+@dataclass(frozen=True)
+class CohortFacts:
+    sessions: Mapping[str, date] = field(default_factory=dict)  # session -> starts_on
+    assignments: Mapping[str, date] = field(default_factory=dict)  # assignment -> due_on
+
+
+@dataclass(frozen=True)
+class DailyScore:
+    learner_id: str
+    day: date
+    cohort_id: str | None
+    program_id: str | None
+    score: int
+    components: Mapping[str, Fraction | None]
+    at_risk: bool
+    active_7d: bool
+    completed: bool
+
+
+def window(day: date, days: int) -> tuple[date, date]:
+    return day - timedelta(days=days - 1), day
+
+
+def round_half_up(value: Fraction) -> int:
+    return floor(value + Fraction(1, 2))
+
+
+def components(learner: LearnerFacts, cohort: CohortFacts, day: date,
+               settings: ScoreSettings) -> dict[str, Fraction | None]:
+    first, last = window(day, settings.window_days)
+
+    def in_window(d: date) -> bool:
+        return first <= d <= last
+
+    signin = min(Fraction(1), Fraction(sum(1 for d in learner.signin_days if in_window(d)),
+                                       SIGNIN_TARGET_DAYS))
+    sessions = {s for s, d in cohort.sessions.items() if in_window(d)}
+    attendance = (Fraction(len(sessions & learner.attended_sessions), len(sessions))
+                  if sessions else None)
+    progress = None
+    if learner.enrolment is not None:
+        program = learner.enrolment.program_id
+        mine = [(d, final) for p, d, final in learner.advances if p == program]
+        if any(final and d <= day for d, final in mine):
+            progress = Fraction(1)
+        else:
+            expected = Fraction(settings.window_days, learner.enrolment.pace_days)
+            progress = min(Fraction(1), sum(1 for d, _ in mine if in_window(d)) / expected)
+    due = {a for a, d in cohort.assignments.items() if in_window(d)}
+    submissions = (Fraction(sum(1 for a in due if a in learner.submitted and learner.submitted[a] <= day),
+                            len(due)) if due else None)
+    return {"signin": signin, "attendance": attendance, "progress": progress,
+            "submissions": submissions}
+
+
+def score(parts: Mapping[str, Fraction | None], weights: Mapping[str, Fraction]) -> int:
+    present = [(weights[name], value) for name, value in parts.items() if value is not None]
+    total = sum((w for w, _ in present), Fraction(0))
+    if total == 0:
+        return 0
+    weighted = sum((w * min(Fraction(1), max(Fraction(0), v)) for w, v in present), Fraction(0))
+    return round_half_up(100 * weighted / total)
+
+
+def daily_score(learner: LearnerFacts, cohort: CohortFacts, day: date,
+                settings: ScoreSettings) -> DailyScore:
+    parts = components(learner, cohort, day, settings)
+    value = score(parts, settings.weights)
+    program = learner.enrolment.program_id if learner.enrolment else None
+    completed = any(p == program and final and d <= day for p, d, final in learner.advances)
+    active_first = day - timedelta(days=6)
+    return DailyScore(
+        learner_id=learner.learner_id, day=day,
+        cohort_id=learner.enrolment.cohort_id if learner.enrolment else None, program_id=program,
+        score=value, components=parts, at_risk=value < settings.at_risk_below,
+        active_7d=any(active_first <= d <= day for d in learner.activity_days),
+        completed=completed,
+    )
+
+
+# -- scope figures ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    learners: int
+    engagement: Fraction | None  # median score
+    weekly_active: int
+    completion_rate: Fraction | None
+    at_risk: int
+
+
+def median(values: Sequence[int]) -> Fraction | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return Fraction(ordered[middle])
+    return Fraction(ordered[middle - 1] + ordered[middle], 2)
+
+
+def figures(rows: Iterable[DailyScore]) -> Figures:
+    rows = list(rows)
+    return Figures(
+        learners=len(rows),
+        engagement=median([r.score for r in rows]),
+        weekly_active=sum(r.active_7d for r in rows),
+        completion_rate=Fraction(sum(r.completed for r in rows), len(rows)) if rows else None,
+        at_risk=sum(r.at_risk for r in rows),
+    )

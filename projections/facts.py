@@ -1,0 +1,126 @@
+"""The fold from log records to directory and activity facts: ``record -> [Upsert]``.
+
+Pure: no I/O, no clock. Every fact is keyed so that applying the same record twice
+changes nothing (events are deduplicated by ``id`` through their keys). Each event
+is dated by its own date field where it has one (``starts_at``, ``due_at``) and
+otherwise by ``time``, in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from projections import tables as t
+from projections.tables import Upsert
+
+Record = Mapping[str, Any]
+
+
+def utc_date(text: str) -> date:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+
+
+def _activity(record: Record, learner: str) -> Upsert:
+    return Upsert(t.ACTIVITY_DAYS, {"tenant_id": record["tenantid"], "learner_id": learner,
+                                    "day": utc_date(record["time"])})
+
+
+def _signed_in(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    day = utc_date(r["time"])
+    return [Upsert(t.SIGNIN_DAYS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"], "day": day}),
+            _activity(r, d["learner_id"])]
+
+
+def _session_scheduled(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.SESSIONS, {"tenant_id": r["tenantid"], "session_id": d["session_id"],
+                                "cohort_id": d["cohort_id"], "starts_on": utc_date(d["starts_at"])})]
+
+
+def _session_attended(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.ATTENDANCE, {"tenant_id": r["tenantid"], "session_id": d["session_id"],
+                                  "learner_id": d["learner_id"]}),
+            _activity(r, d["learner_id"])]
+
+
+def _phase_advanced(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.PHASE_ADVANCES, {"tenant_id": r["tenantid"], "event_id": r["id"],
+                                      "learner_id": d["learner_id"], "program_id": d["program_id"],
+                                      "phase": d["phase"], "final": d["final"],
+                                      "day": utc_date(r["time"])}),
+            _activity(r, d["learner_id"])]
+
+
+def _assignment_due(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.ASSIGNMENTS, {"tenant_id": r["tenantid"], "assignment_id": d["assignment_id"],
+                                   "cohort_id": d["cohort_id"], "due_on": utc_date(d["due_at"])})]
+
+
+def _submission_made(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.SUBMISSIONS, {"tenant_id": r["tenantid"], "assignment_id": d["assignment_id"],
+                                   "learner_id": d["learner_id"], "day": utc_date(r["time"])}),
+            _activity(r, d["learner_id"])]
+
+
+def _tenant_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.TENANTS, {"tenant_id": r["tenantid"], "name": d["name"],
+                               "created_sequence": r["sequence"]})]
+
+
+def _program_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.PROGRAMS, {"tenant_id": r["tenantid"], "program_id": d["program_id"],
+                                "name": d["name"], "owner_id": d["owner_id"],
+                                "pace_days": d["pace_days"]})]
+
+
+def _cohort_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.COHORTS, {"tenant_id": r["tenantid"], "cohort_id": d["cohort_id"],
+                               "program_id": d["program_id"], "name": d["name"]})]
+
+
+def _user_registered(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [Upsert(t.USERS, {"tenant_id": r["tenantid"], "user_id": d["user_id"],
+                             "display_name": d["display_name"], "email": d["email"],
+                             "roles": sorted(set(d["roles"]))})]
+
+
+def _learner_enrolled(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    # The latest enrolment replaces earlier ones: a learner is in one cohort at a time.
+    return [Upsert(t.ENROLMENTS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
+                                  "cohort_id": d["cohort_id"], "enrolled_sequence": r["sequence"]})]
+
+
+def _manager_assigned(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    # One direct manager: the latest assignment wins.
+    return [Upsert(t.MANAGER_LINKS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
+                                     "manager_id": d["manager_id"]})]
+
+
+def _mentor_assigned(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    # Mentors accumulate: a learner may have several.
+    return [Upsert(t.MENTOR_LINKS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
+                                    "mentor_id": d["mentor_id"]})]
+
+
+FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
+    "learner.signed_in": _signed_in,
+    "session.scheduled": _session_scheduled,
+    "session.attended": _session_attended,
+    "phase.advanced": _phase_advanced,
+    "assignment.due": _assignment_due,
+    "submission.made": _submission_made,
+    "tenant.created": _tenant_created,
+    "program.created": _program_created,
+    "cohort.created": _cohort_created,
+    "user.registered": _user_registered,
+    "learner.enrolled": _learner_enrolled,
+    "manager.assigned": _manager_assigned,
+    "mentor.assigned": _mentor_assigned,
+}
+
+
+def fact_changes(record: Record) -> list[Upsert]:
+    """The facts a log record establishes (none for types this fold does not know)."""
+    fold = FOLDS.get(record["type"])
+    return fold(record, record["data"]) if fold else []

@@ -1,0 +1,32 @@
+"""Apply changes to in-memory tables: the reference for tests and pure replays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from projections.tables import Table, Upsert
+
+
+class MemoryTables:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def apply(self, changes: Iterable[Upsert]) -> None:
+        for change in changes:
+            table = self.rows.setdefault(change.table.name, {})
+            old = table.get(change.key)
+            table[change.key] = merged(change.table, old, change.row)
+
+    def select(self, table: Table, **equal: Any) -> list[dict[str, Any]]:
+        return [row for row in self.rows.get(table.name, {}).values()
+                if all(row[k] == v for k, v in equal.items())]
+
+
+def merged(table: Table, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """The row after ``new`` meets ``old`` under the table's merge rule (mirrors store.py's SQL)."""
+    if old is None or table.merge == "replace":
+        return dict(new)
+    if table.merge == "keep_first":
+        return old
+    return new if new["day"] < old["day"] else old  # keep_min_day
