@@ -26,8 +26,11 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
         return None
     if data.KIND == "system":
         if not principal.has("platform_admin"):
-            return Problem("type", "role_required", f"{envelope.type} is appended by the scheduler "
-                           "(or a platform_admin backfilling)")
+            return Problem(
+                "type",
+                "role_required",
+                f"{envelope.type} is appended by the scheduler (or a platform_admin backfilling)",
+            )
         return None
     allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
     if not principal.has(*allowed):

@@ -36,9 +36,14 @@ class ScoreSettings:
     """Per-tenant settings of the score (defaults from the product's rules)."""
 
     window_days: int = 28
-    weights: Mapping[str, Fraction] = field(default_factory=lambda: {
-        "signin": Fraction(20, 100), "attendance": Fraction(35, 100),
-        "progress": Fraction(25, 100), "submissions": Fraction(20, 100)})
+    weights: Mapping[str, Fraction] = field(
+        default_factory=lambda: {
+            "signin": Fraction(20, 100),
+            "attendance": Fraction(35, 100),
+            "progress": Fraction(25, 100),
+            "submissions": Fraction(20, 100),
+        }
+    )
     at_risk_below: int = 40
     target: int = 75
 
@@ -90,18 +95,19 @@ def round_half_up(value: Fraction) -> int:
     return floor(value + Fraction(1, 2))
 
 
-def components(learner: LearnerFacts, cohort: CohortFacts, day: date,
-               settings: ScoreSettings) -> dict[str, Fraction | None]:
+def components(
+    learner: LearnerFacts, cohort: CohortFacts, day: date, settings: ScoreSettings
+) -> dict[str, Fraction | None]:
     first, last = window(day, settings.window_days)
 
     def in_window(d: date) -> bool:
         return first <= d <= last
 
-    signin = min(Fraction(1), Fraction(sum(1 for d in learner.signin_days if in_window(d)),
-                                       SIGNIN_TARGET_DAYS))
+    signin = min(
+        Fraction(1), Fraction(sum(1 for d in learner.signin_days if in_window(d)), SIGNIN_TARGET_DAYS)
+    )
     sessions = {s for s, d in cohort.sessions.items() if in_window(d)}
-    attendance = (Fraction(len(sessions & learner.attended_sessions), len(sessions))
-                  if sessions else None)
+    attendance = Fraction(len(sessions & learner.attended_sessions), len(sessions)) if sessions else None
     progress = None
     if learner.enrolment is not None:
         program = learner.enrolment.program_id
@@ -112,10 +118,12 @@ def components(learner: LearnerFacts, cohort: CohortFacts, day: date,
             expected = Fraction(settings.window_days, learner.enrolment.pace_days)
             progress = min(Fraction(1), sum(1 for d, _ in mine if in_window(d)) / expected)
     due = {a for a, d in cohort.assignments.items() if in_window(d)}
-    submissions = (Fraction(sum(1 for a in due if a in learner.submitted and learner.submitted[a] <= day),
-                            len(due)) if due else None)
-    return {"signin": signin, "attendance": attendance, "progress": progress,
-            "submissions": submissions}
+    submissions = (
+        Fraction(sum(1 for a in due if a in learner.submitted and learner.submitted[a] <= day), len(due))
+        if due
+        else None
+    )
+    return {"signin": signin, "attendance": attendance, "progress": progress, "submissions": submissions}
 
 
 def score(parts: Mapping[str, Fraction | None], weights: Mapping[str, Fraction]) -> int:
@@ -127,17 +135,20 @@ def score(parts: Mapping[str, Fraction | None], weights: Mapping[str, Fraction])
     return round_half_up(100 * weighted / total)
 
 
-def daily_score(learner: LearnerFacts, cohort: CohortFacts, day: date,
-                settings: ScoreSettings) -> DailyScore:
+def daily_score(learner: LearnerFacts, cohort: CohortFacts, day: date, settings: ScoreSettings) -> DailyScore:
     parts = components(learner, cohort, day, settings)
     value = score(parts, settings.weights)
     program = learner.enrolment.program_id if learner.enrolment else None
     completed = any(p == program and final and d <= day for p, d, final in learner.advances)
     active_first = day - timedelta(days=6)
     return DailyScore(
-        learner_id=learner.learner_id, day=day,
-        cohort_id=learner.enrolment.cohort_id if learner.enrolment else None, program_id=program,
-        score=value, components=parts, at_risk=value < settings.at_risk_below,
+        learner_id=learner.learner_id,
+        day=day,
+        cohort_id=learner.enrolment.cohort_id if learner.enrolment else None,
+        program_id=program,
+        score=value,
+        components=parts,
+        at_risk=value < settings.at_risk_below,
         active_7d=any(active_first <= d <= day for d in learner.activity_days),
         completed=completed,
     )

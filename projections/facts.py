@@ -23,84 +23,193 @@ def utc_date(text: str) -> date:
 
 
 def _activity(record: Record, learner: str) -> Upsert:
-    return Upsert(t.ACTIVITY_DAYS, {"tenant_id": record["tenantid"], "learner_id": learner,
-                                    "day": utc_date(record["time"])})
+    return Upsert(
+        t.ACTIVITY_DAYS,
+        {"tenant_id": record["tenantid"], "learner_id": learner, "day": utc_date(record["time"])},
+    )
 
 
 def _signed_in(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     day = utc_date(r["time"])
-    return [Upsert(t.SIGNIN_DAYS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"], "day": day}),
-            _activity(r, d["learner_id"])]
+    return [
+        Upsert(t.SIGNIN_DAYS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"], "day": day}),
+        _activity(r, d["learner_id"]),
+    ]
 
 
 def _session_scheduled(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.SESSIONS, {"tenant_id": r["tenantid"], "session_id": d["session_id"],
-                                "cohort_id": d["cohort_id"], "starts_on": utc_date(d["starts_at"])})]
+    return [
+        Upsert(
+            t.SESSIONS,
+            {
+                "tenant_id": r["tenantid"],
+                "session_id": d["session_id"],
+                "cohort_id": d["cohort_id"],
+                "starts_on": utc_date(d["starts_at"]),
+            },
+        )
+    ]
 
 
 def _session_attended(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.ATTENDANCE, {"tenant_id": r["tenantid"], "session_id": d["session_id"],
-                                  "learner_id": d["learner_id"]}),
-            _activity(r, d["learner_id"])]
+    return [
+        Upsert(
+            t.ATTENDANCE,
+            {"tenant_id": r["tenantid"], "session_id": d["session_id"], "learner_id": d["learner_id"]},
+        ),
+        _activity(r, d["learner_id"]),
+    ]
 
 
 def _phase_advanced(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.PHASE_ADVANCES, {"tenant_id": r["tenantid"], "event_id": r["id"],
-                                      "learner_id": d["learner_id"], "program_id": d["program_id"],
-                                      "phase": d["phase"], "final": d["final"],
-                                      "day": utc_date(r["time"])}),
-            _activity(r, d["learner_id"])]
+    return [
+        Upsert(
+            t.PHASE_ADVANCES,
+            {
+                "tenant_id": r["tenantid"],
+                "event_id": r["id"],
+                "learner_id": d["learner_id"],
+                "program_id": d["program_id"],
+                "phase": d["phase"],
+                "final": d["final"],
+                "day": utc_date(r["time"]),
+            },
+        ),
+        _activity(r, d["learner_id"]),
+    ]
 
 
 def _assignment_due(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.ASSIGNMENTS, {"tenant_id": r["tenantid"], "assignment_id": d["assignment_id"],
-                                   "cohort_id": d["cohort_id"], "due_on": utc_date(d["due_at"])})]
+    return [
+        Upsert(
+            t.ASSIGNMENTS,
+            {
+                "tenant_id": r["tenantid"],
+                "assignment_id": d["assignment_id"],
+                "cohort_id": d["cohort_id"],
+                "due_on": utc_date(d["due_at"]),
+            },
+        )
+    ]
 
 
 def _submission_made(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.SUBMISSIONS, {"tenant_id": r["tenantid"], "assignment_id": d["assignment_id"],
-                                   "learner_id": d["learner_id"], "day": utc_date(r["time"])}),
-            _activity(r, d["learner_id"])]
+    return [
+        Upsert(
+            t.SUBMISSIONS,
+            {
+                "tenant_id": r["tenantid"],
+                "assignment_id": d["assignment_id"],
+                "learner_id": d["learner_id"],
+                "day": utc_date(r["time"]),
+            },
+        ),
+        _activity(r, d["learner_id"]),
+    ]
 
 
 def _tenant_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.TENANTS, {"tenant_id": r["tenantid"], "name": d["name"],
-                               "created_sequence": r["sequence"]})]
+    return [
+        Upsert(t.TENANTS, {"tenant_id": r["tenantid"], "name": d["name"], "created_sequence": r["sequence"]})
+    ]
 
 
 def _program_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.PROGRAMS, {"tenant_id": r["tenantid"], "program_id": d["program_id"],
-                                "name": d["name"], "owner_id": d["owner_id"],
-                                "pace_days": d["pace_days"]})]
+    return [
+        Upsert(
+            t.PROGRAMS,
+            {
+                "tenant_id": r["tenantid"],
+                "program_id": d["program_id"],
+                "name": d["name"],
+                "owner_id": d["owner_id"],
+                "pace_days": d["pace_days"],
+            },
+        )
+    ]
 
 
 def _cohort_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.COHORTS, {"tenant_id": r["tenantid"], "cohort_id": d["cohort_id"],
-                               "program_id": d["program_id"], "name": d["name"]})]
+    return [
+        Upsert(
+            t.COHORTS,
+            {
+                "tenant_id": r["tenantid"],
+                "cohort_id": d["cohort_id"],
+                "program_id": d["program_id"],
+                "name": d["name"],
+            },
+        )
+    ]
 
 
 def _user_registered(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [Upsert(t.USERS, {"tenant_id": r["tenantid"], "user_id": d["user_id"],
-                             "display_name": d["display_name"], "email": d["email"],
-                             "roles": sorted(set(d["roles"]))})]
+    return [
+        Upsert(
+            t.USERS,
+            {
+                "tenant_id": r["tenantid"],
+                "user_id": d["user_id"],
+                "display_name": d["display_name"],
+                "email": d["email"],
+                "roles": sorted(set(d["roles"])),
+            },
+        )
+    ]
 
 
 def _learner_enrolled(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     # The latest enrolment replaces earlier ones: a learner is in one cohort at a time.
-    return [Upsert(t.ENROLMENTS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
-                                  "cohort_id": d["cohort_id"], "enrolled_sequence": r["sequence"]})]
+    return [
+        Upsert(
+            t.ENROLMENTS,
+            {
+                "tenant_id": r["tenantid"],
+                "learner_id": d["learner_id"],
+                "cohort_id": d["cohort_id"],
+                "enrolled_sequence": r["sequence"],
+            },
+        )
+    ]
 
 
 def _manager_assigned(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     # One direct manager: the latest assignment wins.
-    return [Upsert(t.MANAGER_LINKS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
-                                     "manager_id": d["manager_id"]})]
+    return [
+        Upsert(
+            t.MANAGER_LINKS,
+            {"tenant_id": r["tenantid"], "learner_id": d["learner_id"], "manager_id": d["manager_id"]},
+        )
+    ]
 
 
 def _mentor_assigned(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     # Mentors accumulate: a learner may have several.
-    return [Upsert(t.MENTOR_LINKS, {"tenant_id": r["tenantid"], "learner_id": d["learner_id"],
-                                    "mentor_id": d["mentor_id"]})]
+    return [
+        Upsert(
+            t.MENTOR_LINKS,
+            {"tenant_id": r["tenantid"], "learner_id": d["learner_id"], "mentor_id": d["mentor_id"]},
+        )
+    ]
+
+
+def _settings_changed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    weights = d.get("weights") or {}
+    return [
+        Upsert(
+            t.TENANT_SETTINGS,
+            {
+                "tenant_id": r["tenantid"],
+                "window_days": d.get("window_days"),
+                **{
+                    f"weight_{name}": weights.get(name)
+                    for name in ("signin", "attendance", "progress", "submissions")
+                },
+                "at_risk_below": d.get("at_risk_below"),
+                "target": d.get("target"),
+            },
+        )
+    ]
 
 
 FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
@@ -117,6 +226,7 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "learner.enrolled": _learner_enrolled,
     "manager.assigned": _manager_assigned,
     "mentor.assigned": _mentor_assigned,
+    "tenant.settings_changed": _settings_changed,
 }
 
 

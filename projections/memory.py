@@ -19,8 +19,11 @@ class MemoryTables:
             table[change.key] = merged(change.table, old, change.row)
 
     def select(self, table: Table, **equal: Any) -> list[dict[str, Any]]:
-        return [row for row in self.rows.get(table.name, {}).values()
-                if all(row[k] == v for k, v in equal.items())]
+        return [
+            row
+            for row in self.rows.get(table.name, {}).values()
+            if all(row[k] == v for k, v in equal.items())
+        ]
 
 
 def merged(table: Table, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -29,4 +32,6 @@ def merged(table: Table, old: dict[str, Any] | None, new: dict[str, Any]) -> dic
         return dict(new)
     if table.merge == "keep_first":
         return old
+    if table.merge == "coalesce":  # a partial update: absent (None) values keep the old ones
+        return {k: (v if v is not None else old.get(k)) for k, v in new.items()}
     return new if new["day"] < old["day"] else old  # keep_min_day

@@ -1,9 +1,10 @@
-"""The read-model tables as data: name, key, columns, and how a newer row merges.
+"""The read-model tables as data: columns and types, key, indexes, and how a newer row merges.
 
-Folds emit :class:`Upsert` changes against these definitions; two generic
-appliers (PostgreSQL in ``store.py``, memory in ``memory.py``) carry them out, so a
-projection's rules live only in its fold. ``migrations/0002_read_models.sql``
-creates the same tables; a test checks that the two agree.
+Folds emit :class:`Upsert` changes against these definitions; two generic appliers
+(PostgreSQL in ``store.py``, memory in ``memory.py``) carry them out, so a
+projection's rules live only in its fold. Read models are disposable: their DDL is
+generated from these definitions into a schema of their own, and a change of shape
+is rolled out by ``skillmind replay``, never by migrating rows.
 """
 
 from __future__ import annotations
@@ -11,19 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Merge = Literal["replace", "keep_first", "keep_min_day"]
+Merge = Literal["replace", "keep_first", "keep_min_day", "coalesce"]
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
-    key: tuple[str, ...]
-    values: tuple[str, ...]
+    key: tuple[tuple[str, str], ...]
+    values: tuple[tuple[str, str], ...] = ()
     merge: Merge = "replace"
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.key)
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.values)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return self.key + self.values
+        return self.key_columns + self.value_columns
 
 
 @dataclass(frozen=True)
@@ -33,33 +43,138 @@ class Upsert:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return tuple(self.row[c] for c in self.table.key)
+        return tuple(self.row[c] for c in self.table.key_columns)
 
 
-T = Table
-# -- directory ---------------------------------------------------------------------
-TENANTS = T("tenants", ("tenant_id",), ("name", "created_sequence"), "keep_first")
-USERS = T("users", ("tenant_id", "user_id"), ("display_name", "email", "roles"))
-PROGRAMS = T("programs", ("tenant_id", "program_id"), ("name", "owner_id", "pace_days"))
-COHORTS = T("cohorts", ("tenant_id", "cohort_id"), ("program_id", "name"))
-ENROLMENTS = T("enrolments", ("tenant_id", "learner_id"), ("cohort_id", "enrolled_sequence"))
-MANAGER_LINKS = T("manager_links", ("tenant_id", "learner_id"), ("manager_id",))
-MENTOR_LINKS = T("mentor_links", ("tenant_id", "learner_id", "mentor_id"), (), "keep_first")
-# -- activity facts (each dated by its own date field, else by `time`) -----------------
-SIGNIN_DAYS = T("signin_days", ("tenant_id", "learner_id", "day"), (), "keep_first")
-ACTIVITY_DAYS = T("activity_days", ("tenant_id", "learner_id", "day"), (), "keep_first")
-SESSIONS = T("sessions", ("tenant_id", "session_id"), ("cohort_id", "starts_on"))
-ATTENDANCE = T("attendance", ("tenant_id", "session_id", "learner_id"), (), "keep_first")
-PHASE_ADVANCES = T("phase_advances", ("tenant_id", "event_id"),
-                   ("learner_id", "program_id", "phase", "final", "day"), "keep_first")
-ASSIGNMENTS = T("assignments", ("tenant_id", "assignment_id"), ("cohort_id", "due_on"))
-SUBMISSIONS = T("submissions", ("tenant_id", "assignment_id", "learner_id"), ("day",), "keep_min_day")
-# -- scores --------------------------------------------------------------------------
-DAILY_SCORES = T("daily_scores", ("tenant_id", "learner_id", "day"),
-                 ("cohort_id", "program_id", "score", "signin", "attendance", "progress",
-                  "submissions", "at_risk", "active_7d", "completed", "tick_sequence"))
+TENANT = ("tenant_id", "text")
+LEARNER = ("learner_id", "text")
+DAY = ("day", "date")
+
+# -- directory ---------------------------------------------------------------------------
+TENANTS = Table("tenants", (TENANT,), (("name", "text"), ("created_sequence", "bigint")), "keep_first")
+TENANT_SETTINGS = Table(
+    "tenant_settings",
+    (TENANT,),
+    (
+        ("window_days", "integer"),
+        ("weight_signin", "integer"),
+        ("weight_attendance", "integer"),
+        ("weight_progress", "integer"),
+        ("weight_submissions", "integer"),
+        ("at_risk_below", "integer"),
+        ("target", "integer"),
+    ),
+    "coalesce",
+)
+USERS = Table(
+    "users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text"), ("roles", "text[]"))
+)
+PROGRAMS = Table(
+    "programs",
+    (TENANT, ("program_id", "text")),
+    (("name", "text"), ("owner_id", "text"), ("pace_days", "integer")),
+    indexes=(("tenant_id", "owner_id"),),
+)
+COHORTS = Table("cohorts", (TENANT, ("cohort_id", "text")), (("program_id", "text"), ("name", "text")))
+ENROLMENTS = Table(
+    "enrolments",
+    (TENANT, LEARNER),
+    (("cohort_id", "text"), ("enrolled_sequence", "bigint")),
+    indexes=(("tenant_id", "cohort_id"),),
+)
+MANAGER_LINKS = Table(
+    "manager_links", (TENANT, LEARNER), (("manager_id", "text"),), indexes=(("tenant_id", "manager_id"),)
+)
+MENTOR_LINKS = Table(
+    "mentor_links",
+    (TENANT, LEARNER, ("mentor_id", "text")),
+    (),
+    "keep_first",
+    indexes=(("tenant_id", "mentor_id"),),
+)
+# -- activity facts ------------------------------------------------------------------------
+SIGNIN_DAYS = Table("signin_days", (TENANT, LEARNER, DAY), (), "keep_first", indexes=(("tenant_id", "day"),))
+ACTIVITY_DAYS = Table(
+    "activity_days", (TENANT, LEARNER, DAY), (), "keep_first", indexes=(("tenant_id", "day"),)
+)
+SESSIONS = Table(
+    "sessions",
+    (TENANT, ("session_id", "text")),
+    (("cohort_id", "text"), ("starts_on", "date")),
+    indexes=(("tenant_id", "starts_on"),),
+)
+ATTENDANCE = Table("attendance", (TENANT, ("session_id", "text"), LEARNER), (), "keep_first")
+PHASE_ADVANCES = Table(
+    "phase_advances",
+    (TENANT, ("event_id", "text")),
+    (LEARNER, ("program_id", "text"), ("phase", "integer"), ("final", "boolean"), DAY),
+    "keep_first",
+    indexes=(("tenant_id", "learner_id"),),
+)
+ASSIGNMENTS = Table(
+    "assignments",
+    (TENANT, ("assignment_id", "text")),
+    (("cohort_id", "text"), ("due_on", "date")),
+    indexes=(("tenant_id", "due_on"),),
+)
+SUBMISSIONS = Table("submissions", (TENANT, ("assignment_id", "text"), LEARNER), (DAY,), "keep_min_day")
+# -- scores ----------------------------------------------------------------------------------
+DAILY_SCORES = Table(
+    "daily_scores",
+    (TENANT, LEARNER, DAY),
+    (
+        ("cohort_id", "text"),
+        ("program_id", "text"),
+        ("score", "smallint"),
+        ("signin", "numeric(7,6)"),
+        ("attendance", "numeric(7,6)"),
+        ("progress", "numeric(7,6)"),
+        ("submissions", "numeric(7,6)"),
+        ("at_risk", "boolean"),
+        ("active_7d", "boolean"),
+        ("completed", "boolean"),
+        ("tick_sequence", "bigint"),
+    ),
+    indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
+)
 
 ALL_TABLES: tuple[Table, ...] = (
-    TENANTS, USERS, PROGRAMS, COHORTS, ENROLMENTS, MANAGER_LINKS, MENTOR_LINKS, SIGNIN_DAYS,
-    ACTIVITY_DAYS, SESSIONS, ATTENDANCE, PHASE_ADVANCES, ASSIGNMENTS, SUBMISSIONS, DAILY_SCORES,
+    TENANTS,
+    TENANT_SETTINGS,
+    USERS,
+    PROGRAMS,
+    COHORTS,
+    ENROLMENTS,
+    MANAGER_LINKS,
+    MENTOR_LINKS,
+    SIGNIN_DAYS,
+    ACTIVITY_DAYS,
+    SESSIONS,
+    ATTENDANCE,
+    PHASE_ADVANCES,
+    ASSIGNMENTS,
+    SUBMISSIONS,
+    DAILY_SCORES,
 )
+
+
+def ddl(schema: str) -> str:
+    """CREATE statements for every read-model table in ``schema``."""
+    statements = [f'create schema if not exists "{schema}"']
+    for table in ALL_TABLES:
+        columns = ", ".join(
+            f"{name} {kind}" + (" not null" if (name, kind) in table.key else "")
+            for name, kind in table.key + table.values
+        )
+        statements.append(
+            f'create table "{schema}".{table.name} ({columns}, primary key ({", ".join(table.key_columns)}))'
+        )
+        for n, index in enumerate(table.indexes):
+            statements.append(
+                f'create index {table.name}_ix{n} on "{schema}".{table.name} ({", ".join(index)})'
+            )
+    statements.append(
+        f'create table "{schema}".positions (topic text not null, partition integer not null, '
+        f"next_offset bigint not null, primary key (topic, partition))"
+    )
+    return ";\n".join(statements) + ";"

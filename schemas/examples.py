@@ -44,9 +44,12 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     "learner.enrolled": {"learner_id": "learner-42", "cohort_id": "cohort-a"},
     "manager.assigned": {"learner_id": "learner-42", "manager_id": "manager-9"},
     "mentor.assigned": {"learner_id": "learner-42", "mentor_id": "mentor-5"},
-    "tenant.settings_changed": {"window_days": 28, "at_risk_below": 40, "target": 75,
-                                "weights": {"signin": 20, "attendance": 35, "progress": 25,
-                                            "submissions": 20}},
+    "tenant.settings_changed": {
+        "window_days": 28,
+        "at_risk_below": 40,
+        "target": 75,
+        "weights": {"signin": 20, "attendance": 35, "progress": 25, "submissions": 20},
+    },
     "engagement.recompute_requested": {"day": "2026-11-27"},
 }
 

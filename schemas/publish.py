@@ -24,21 +24,27 @@ JSON_DIR = ROOT / "json"
 
 def data_schema(model: type[EventData]) -> dict[str, Any]:
     schema = model.model_json_schema(mode="validation")
-    schema.update({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"urn:skillmind:schema:{model.TYPE}:v{model.VERSION}",
-        "title": f"{model.TYPE} v{model.VERSION}",
-        "x-kind": model.KIND,
-        "examples": [EXAMPLE_DATA[model.TYPE]] if model.VERSION == 1 else [],
-    })
+    schema.update(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"urn:skillmind:schema:{model.TYPE}:v{model.VERSION}",
+            "title": f"{model.TYPE} v{model.VERSION}",
+            "x-kind": model.KIND,
+            "examples": [EXAMPLE_DATA[model.TYPE]] if model.VERSION == 1 else [],
+        }
+    )
     return schema
 
 
 def envelope_schema() -> dict[str, Any]:
     schema = LogRecord.model_json_schema(mode="serialization")
-    schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                   "$id": "urn:skillmind:schema:log-record:v1",
-                   "title": "A record of skillmind.log.v1 (CloudEvents 1.0, structured mode)"})
+    schema.update(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "urn:skillmind:schema:log-record:v1",
+            "title": "A record of skillmind.log.v1 (CloudEvents 1.0, structured mode)",
+        }
+    )
     return schema
 
 
@@ -47,8 +53,16 @@ def _topic(address: str, description: str, messages: dict[str, Any]) -> dict[str
         "address": address,
         "description": description,
         "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
-        "bindings": {"kafka": {"partitions": 6, "topicConfiguration": {
-            "cleanup.policy": ["delete"], "retention.ms": -1, "retention.bytes": -1}}},
+        "bindings": {
+            "kafka": {
+                "partitions": 6,
+                "topicConfiguration": {
+                    "cleanup.policy": ["delete"],
+                    "retention.ms": -1,
+                    "retention.bytes": -1,
+                },
+            }
+        },
     }
 
 
@@ -63,11 +77,18 @@ def asyncapi() -> dict[str, Any]:
             "title": f"{event_type} (schema version {version})",
             "summary": (model.__doc__ or "").strip().splitlines()[0],
             "contentType": CONTENT_TYPE,
-            "payload": {"allOf": [
-                {"$ref": "#/components/schemas/LogRecord"},
-                {"properties": {"type": {"const": event_type}, "schemaversion": {"const": version},
-                                "data": {"$ref": f"#/components/schemas/{name}"}}},
-            ]},
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/LogRecord"},
+                    {
+                        "properties": {
+                            "type": {"const": event_type},
+                            "schemaversion": {"const": version},
+                            "data": {"$ref": f"#/components/schemas/{name}"},
+                        }
+                    },
+                ]
+            },
             "bindings": {"kafka": {"key": {"type": "string", "description": "the tenant id"}}},
         }
     return {
@@ -85,16 +106,26 @@ def asyncapi() -> dict[str, Any]:
             ),
         },
         "defaultContentType": CONTENT_TYPE,
-        "servers": {"local": {"host": "127.0.0.1:19092", "protocol": "kafka",
-                              "description": "the no-Docker development broker"}},
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:19092",
+                "protocol": "kafka",
+                "description": "the no-Docker development broker",
+            }
+        },
         "channels": {
             "log": _topic("skillmind.log.v1", "The canonical, sequenced, hash-chained log.", messages),
-            "inbox": _topic("skillmind.inbox.v1",
-                            f"What writers append (same events, without the log attributes; "
-                            f"HTTP ingest takes {CONTENT_TYPE} or {BATCH_CONTENT_TYPE}).", messages),
-            "dead-letter": {"address": "skillmind.dead-letter.v1",
-                            "description": "Refused records: reason, problems, source topic/partition/"
-                                           "offset, original bytes (base64)."},
+            "inbox": _topic(
+                "skillmind.inbox.v1",
+                f"What writers append (same events, without the log attributes; "
+                f"HTTP ingest takes {CONTENT_TYPE} or {BATCH_CONTENT_TYPE}).",
+                messages,
+            ),
+            "dead-letter": {
+                "address": "skillmind.dead-letter.v1",
+                "description": "Refused records: reason, problems, source topic/partition/"
+                "offset, original bytes (base64).",
+            },
         },
         "operations": {
             "consumeLog": {"action": "receive", "channel": {"$ref": "#/channels/log"}},
@@ -109,8 +140,10 @@ def rendered() -> dict[Path, str]:
     files = {JSON_DIR / t / f"v{v}.json": data_schema(m) for (t, v), m in MODELS.items()}
     files[JSON_DIR / "log-record" / "v1.json"] = envelope_schema()
     files[ROOT / "asyncapi.json"] = asyncapi()
-    return {path: json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-            for path, body in files.items()}
+    return {
+        path: json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for path, body in files.items()
+    }
 
 
 def stale_files() -> list[Path]:

@@ -233,7 +233,9 @@ def schemas_publish(check: bool) -> None:
         for path in stale:
             click.echo(f"stale: {path}")
         if stale:
-            raise click.ClickException("published schemas differ from the models; run `skillmind schemas publish`.")
+            raise click.ClickException(
+                "published schemas differ from the models; run `skillmind schemas publish`."
+            )
         click.echo("published schemas match the models")
         return
     try:

@@ -53,14 +53,29 @@ def test_an_incompatible_edit_of_a_published_schema_is_caught() -> None:
     assert any("data.phase: minimum loosened" in p for p in problems)
 
 
-@pytest.mark.parametrize(("old", "new", "broken"), [
-    ({"properties": {"a": {"type": "string"}}, "required": ["a"]}, {"properties": {"a": {"type": "string"}}}, True),
-    ({"properties": {"a": {"type": "string"}}}, {"properties": {"a": {"type": "string"}}, "required": ["a"]}, False),
-    ({"properties": {"a": {"type": "integer", "maximum": 5}}}, {"properties": {"a": {"type": "integer", "maximum": 3}}}, False),
-    ({"properties": {"a": {"enum": ["x", "y"]}}}, {"properties": {"a": {"enum": ["x", "y", "z"]}}}, True),
-    ({"properties": {"a": {"type": "string"}}}, {"properties": {}}, False),
-    ({"properties": {}, "additionalProperties": True}, {"properties": {"b": {"type": "string"}}}, False),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "broken"),
+    [
+        (
+            {"properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"a": {"type": "string"}}},
+            True,
+        ),
+        (
+            {"properties": {"a": {"type": "string"}}},
+            {"properties": {"a": {"type": "string"}}, "required": ["a"]},
+            False,
+        ),
+        (
+            {"properties": {"a": {"type": "integer", "maximum": 5}}},
+            {"properties": {"a": {"type": "integer", "maximum": 3}}},
+            False,
+        ),
+        ({"properties": {"a": {"enum": ["x", "y"]}}}, {"properties": {"a": {"enum": ["x", "y", "z"]}}}, True),
+        ({"properties": {"a": {"type": "string"}}}, {"properties": {}}, False),
+        ({"properties": {}, "additionalProperties": True}, {"properties": {"b": {"type": "string"}}}, False),
+    ],
+)
 def test_compatibility_rules(old: dict, new: dict, broken: bool) -> None:
     assert bool(breaking_changes(old, new)) is broken
 

@@ -1,0 +1,119 @@
+"""Apply fold changes to PostgreSQL, load a tenant's facts for a tick, checksum tables.
+
+Changes are collapsed per key in memory first (the same merge rules as
+``memory.merged``), then written with one ``executemany`` per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from projections import tables as t
+from projections.engagement import ScoreSettings
+from projections.memory import merged
+from projections.scores import TICK_INPUTS
+from projections.tables import ALL_TABLES, Table, Upsert
+
+
+def _upsert_sql(schema: str, table: Table) -> sql.Composed:
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    values = sql.SQL(", ").join(sql.Placeholder() * len(table.columns))
+    target = sql.Identifier(schema, table.name)
+    if table.merge == "keep_first" or not table.value_columns:
+        action = sql.SQL("do nothing")
+    elif table.merge == "replace":
+        action = sql.SQL("do update set ") + sql.SQL(", ").join(
+            sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in table.value_columns
+        )
+    elif table.merge == "coalesce":
+        action = sql.SQL("do update set ") + sql.SQL(", ").join(
+            sql.SQL("{c} = coalesce(excluded.{c}, {t}.{c})").format(
+                c=sql.Identifier(c), t=sql.Identifier(table.name)
+            )
+            for c in table.value_columns
+        )
+    else:
+        action = sql.SQL("do update set day = least({t}.day, excluded.day)").format(
+            t=sql.Identifier(table.name)
+        )
+    keys = sql.SQL(", ").join(map(sql.Identifier, table.key_columns))
+    return sql.SQL(
+        "insert into {target} as {alias} ({columns}) values ({values}) on conflict ({keys}) {action}"
+    ).format(
+        target=target,
+        alias=sql.Identifier(table.name),
+        columns=columns,
+        values=values,
+        keys=keys,
+        action=action,
+    )
+
+
+def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -> int:
+    collapsed: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for change in changes:
+        rows = collapsed.setdefault(change.table, {})
+        rows[change.key] = merged(change.table, rows.get(change.key), change.row)
+    written = 0
+    for table, rows in collapsed.items():
+        cur.executemany(
+            _upsert_sql(schema, table), [tuple(row[c] for c in table.columns) for row in rows.values()]
+        )
+        written += len(rows)
+    return written
+
+
+def load_tick_rows(
+    cur: psycopg.Cursor, schema: str, tenant: str, day: date
+) -> dict[str, list[dict[str, Any]]]:
+    """The tenant's facts a tick for ``day`` may need; date bounds only prune, the pure
+    rules in engagement.py decide what counts."""
+    window_days = _window_days(cur, schema, tenant)
+    first = day - timedelta(days=window_days - 1)
+    bounds: dict[str, tuple[str, Sequence[Any]]] = {
+        t.SIGNIN_DAYS.name: ("day between %s and %s", (first, day)),
+        t.ACTIVITY_DAYS.name: ("day between %s and %s", (day - timedelta(days=6), day)),
+        t.SESSIONS.name: ("starts_on between %s and %s", (first, day)),
+        t.ASSIGNMENTS.name: ("due_on between %s and %s", (first, day)),
+        t.PHASE_ADVANCES.name: ("day <= %s", (day,)),
+        t.SUBMISSIONS.name: ("day <= %s", (day,)),
+    }
+    rows: dict[str, list[dict[str, Any]]] = {}
+    cur.row_factory = dict_row  # type: ignore[assignment]
+    try:
+        for table in TICK_INPUTS:
+            condition, params = bounds.get(table.name, ("true", ()))
+            query = sql.SQL("select * from {t} where tenant_id = %s and " + condition).format(
+                t=sql.Identifier(schema, table.name)
+            )
+            rows[table.name] = cur.execute(query, (tenant, *params)).fetchall()
+    finally:
+        cur.row_factory = None  # type: ignore[assignment]
+    return rows
+
+
+def _window_days(cur: psycopg.Cursor, schema: str, tenant: str) -> int:
+    query = sql.SQL("select window_days from {t} where tenant_id = %s").format(
+        t=sql.Identifier(schema, t.TENANT_SETTINGS.name)
+    )
+    row = cur.execute(query, (tenant,)).fetchone()
+    return row[0] if row and row[0] else ScoreSettings().window_days
+
+
+def table_checksums(conn: psycopg.Connection, schema: str) -> dict[str, str]:
+    """md5 over every row in key order, per table: equal checksums ⇔ equal contents."""
+    sums = {}
+    for table in ALL_TABLES:
+        order = sql.SQL(", ").join(map(sql.Identifier, table.key_columns))
+        query = sql.SQL(
+            "select count(*), coalesce(md5(string_agg(r::text, E'\\n' order by {o})), md5('')) from {t} r"
+        ).format(o=order, t=sql.Identifier(schema, table.name))
+        count, digest = conn.execute(query).fetchone()  # type: ignore[misc]
+        sums[table.name] = f"{count}:{digest}"
+    return sums
