@@ -13,6 +13,8 @@ from schemas.registry import MODELS, UPCASTERS, latest_version, upcast
 from schemas.types import EventData, Id
 from schemas.v1 import PhaseAdvanced
 
+S = {"type": "string"}
+
 
 def test_published_files_match_the_models() -> None:
     stale = publish.stale_files()
