@@ -85,16 +85,13 @@ def load_tick_rows(
         t.SUBMISSIONS.name: ("day <= %s", (day,)),
     }
     rows: dict[str, list[dict[str, Any]]] = {}
-    cur.row_factory = dict_row  # type: ignore[assignment]
-    try:
+    with cur.connection.cursor(row_factory=dict_row) as dict_cur:
         for table in TICK_INPUTS:
             condition, params = bounds.get(table.name, ("true", ()))
             query = sql.SQL("select * from {t} where tenant_id = %s and " + condition).format(
                 t=sql.Identifier(schema, table.name)
             )
-            rows[table.name] = cur.execute(query, (tenant, *params)).fetchall()
-    finally:
-        cur.row_factory = None  # type: ignore[assignment]
+            rows[table.name] = dict_cur.execute(query, (tenant, *params)).fetchall()
     return rows
 
 

@@ -17,7 +17,7 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
-COMPONENTS = {"sequencer"}
+COMPONENTS = {"sequencer", "projections", "scheduler"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (services.ServiceError, LogError, DatabaseError, MigrationError, ObjectStoreError)
@@ -184,6 +184,53 @@ def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
 
     with operator_errors():
         run_components(settings, components or tuple(sorted(COMPONENTS)), instance)
+
+
+@main.command()
+@click.pass_obj
+def replay(settings: Settings) -> None:
+    """Rebuild every read model from offset zero into a fresh schema, swap it in, print checksums."""
+    from events.reader import partitions_of
+    from events.topics import topic_name
+    from projections.processor import rebuild
+
+    with operator_errors():
+        log_topic = topic_name(settings.kafka, "log")
+        total = _topic_size(settings, log_topic, partitions_of(settings.kafka, log_topic))
+        with click.progressbar(length=total, label="replaying the log", file=sys.stderr) as bar:
+            sums = rebuild(settings, progress=bar.update)
+    for table, digest in sums.items():
+        click.echo(f"{table:<18} {digest}")
+
+
+def _topic_size(settings: Settings, topic: str, partitions: list[int]) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    from events.kafka import consumer_config
+
+    consumer = Consumer(consumer_config(settings.kafka))
+    try:
+        total = 0
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+@main.command()
+@click.option("--day", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day to score.")
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: all).")
+@click.pass_obj
+def recompute(settings: Settings, day, tenants: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """Append recompute ticks for a day by hand (backfill)."""
+    from jobs.scheduler import append_ticks, known_tenants
+
+    with operator_errors():
+        chosen = list(tenants) or known_tenants(settings)
+        appended = append_ticks(settings, day.date(), chosen, manual=True)
+    click.echo(f"appended {appended} tick(s) for {day.date()}: {', '.join(chosen) or 'no tenants'}")
 
 
 @main.group()

@@ -19,7 +19,20 @@ def _sequencer(settings: Settings, instance: str, stop: threading.Event) -> None
     log.info("sequencer.stopped", **vars(counters))
 
 
-RUNNERS = {"sequencer": _sequencer}
+def _projections(settings: Settings, instance: str, stop: threading.Event) -> None:
+    from projections.processor import ProjectionProcessor
+
+    counters = ProjectionProcessor(settings, instance_id=instance).run(stop)
+    log.info("projections.stopped", **vars(counters))
+
+
+def _scheduler(settings: Settings, instance: str, stop: threading.Event) -> None:
+    from jobs.scheduler import run_scheduler
+
+    run_scheduler(settings, stop)
+
+
+RUNNERS = {"sequencer": _sequencer, "projections": _projections, "scheduler": _scheduler}
 
 
 def run_components(

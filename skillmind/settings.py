@@ -79,6 +79,12 @@ class ApiSettings(BaseModel):
     max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
 
 
+class SchedulerSettings(BaseModel):
+    recompute_hour: int = Field(2, ge=0, le=23, description="UTC hour of the nightly recompute tick.")
+    recompute_minute: int = Field(15, ge=0, le=59)
+    catch_up_days: int = Field(7, ge=1, le=90, description="Missed days appended on start, at most.")
+
+
 class LocalServicesSettings(BaseModel):
     """How `skillmind services` runs Kafka, PostgreSQL and the S3 server without Docker."""
 
@@ -107,6 +113,7 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     smtp: SmtpSettings = SmtpSettings()
     api: ApiSettings = ApiSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
 
