@@ -13,6 +13,7 @@ the stored offset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,10 +66,8 @@ def create_schema(conn: psycopg.Connection, schema: str) -> None:
 
 def ensure_schema(conn: psycopg.Connection, schema: str = READ_MODEL_SCHEMA) -> None:
     if not schema_exists(conn, schema):
-        try:
+        with contextlib.suppress(psycopg.errors.DuplicateSchema):  # another runner was first
             create_schema(conn, schema)
-        except psycopg.errors.DuplicateSchema:
-            pass  # another runner created it first
 
 
 def stored_offsets(conn: psycopg.Connection, schema: str, topic: str) -> dict[int, int]:

@@ -192,7 +192,7 @@ def replay(settings: Settings) -> None:
     """Rebuild every read model from offset zero into a fresh schema, swap it in, print checksums."""
     from events.reader import partitions_of
     from events.topics import topic_name
-    from projections.processor import rebuild
+    from projections.rebuild import rebuild
 
     with operator_errors():
         log_topic = topic_name(settings.kafka, "log")

@@ -20,9 +20,9 @@ def _sequencer(settings: Settings, instance: str, stop: threading.Event) -> None
 
 
 def _projections(settings: Settings, instance: str, stop: threading.Event) -> None:
-    from projections.processor import ProjectionProcessor
+    from projections.live import LiveProjections
 
-    counters = ProjectionProcessor(settings, instance_id=instance).run(stop)
+    counters = LiveProjections(settings, instance_id=instance).run(stop)
     log.info("projections.stopped", **vars(counters))
 
 

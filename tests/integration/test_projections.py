@@ -19,8 +19,9 @@ from events.reader import read_to_end
 from events.topics import topic_name
 from jobs.scheduler import days_to_catch_up, scheduled_ticks
 from projections.fold import fold_in_memory
+from projections.live import LiveProjections
 from projections.migrate import apply_migrations
-from projections.processor import ProjectionProcessor, checksums, rebuild
+from projections.rebuild import checksums, rebuild
 from projections.runner import READ_MODEL_SCHEMA, LogMessage, ReadModelWriter, ensure_schema
 from projections.tables import ALL_TABLES
 from skillmind.settings import Settings
@@ -49,9 +50,9 @@ def sequence(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str,
     return log_records(settings)
 
 
-def run_processor_until(settings: Settings, database: str, applied: int) -> ProjectionProcessor:
+def run_processor_until(settings: Settings, database: str, applied: int) -> LiveProjections:
     stop = threading.Event()
-    processor = ProjectionProcessor(settings, database=database)
+    processor = LiveProjections(settings, database=database)
     thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
