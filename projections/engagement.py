@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
-from math import floor
+from math import floor, lcm
 
 COMPONENTS = ("signin", "attendance", "progress", "submissions")
 SIGNIN_TARGET_DAYS = 12
@@ -127,12 +127,25 @@ def components(
 
 
 def score(parts: Mapping[str, Fraction | None], weights: Mapping[str, Fraction]) -> int:
-    present = [(weights[name], value) for name, value in parts.items() if value is not None]
-    total = sum((w for w, _ in present), Fraction(0))
+    """round_half_up(100 × Σ wᵢ·cᵢ ÷ Σ wᵢ) over present components, each clipped to [0, 1].
+
+    Exact, in integers over a common denominator (Fraction sums were the recompute's
+    hot spot); a property test checks it against the plain Fraction formula."""
+    terms = []
+    for name, value in parts.items():
+        if value is None:
+            continue
+        weight = Fraction(weights[name])
+        clipped = min(max(value.numerator, 0), value.denominator)
+        terms.append((weight.numerator, weight.denominator, clipped, value.denominator))
+    if not terms:
+        return 0
+    common = lcm(*(wd * d for _, wd, _, d in terms))
+    weighted = sum(wn * n * (common // (wd * d)) for wn, wd, n, d in terms)
+    total = sum(wn * (common // wd) for wn, wd, _, _ in terms)
     if total == 0:
         return 0
-    weighted = sum((w * min(Fraction(1), max(Fraction(0), v)) for w, v in present), Fraction(0))
-    return round_half_up(100 * weighted / total)
+    return (200 * weighted + total) // (2 * total)
 
 
 def daily_score(learner: LearnerFacts, cohort: CohortFacts, day: date, settings: ScoreSettings) -> DailyScore:

@@ -276,3 +276,24 @@ def test_score_is_within_bounds_for_any_weights(weights: tuple[int, ...]) -> Non
     }
     value = score(parts, dict(zip(W, map(Fraction, weights), strict=True)))
     assert 0 <= value <= 100
+
+
+def _reference_score(parts: dict, weights: dict) -> int:
+    present = [(weights[k], min(Fraction(1), max(Fraction(0), v))) for k, v in parts.items() if v is not None]
+    total = sum((w for w, _ in present), Fraction(0))
+    if not present or total == 0:
+        return 0
+    return round_half_up(100 * sum((w * v for w, v in present), Fraction(0)) / total)
+
+
+fractions_01 = st.fractions(min_value=0, max_value=1, max_denominator=60)
+
+
+@settings(max_examples=500)
+@given(
+    st.fixed_dictionaries({k: st.none() | fractions_01 for k in W}),
+    st.fixed_dictionaries({k: st.integers(0, 100) for k in W}),
+)
+def test_integer_score_equals_the_fraction_formula(parts: dict, weights: dict) -> None:
+    weights = {k: Fraction(v) for k, v in weights.items()}
+    assert score(parts, weights) == _reference_score(parts, weights)
