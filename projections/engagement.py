@@ -103,9 +103,8 @@ def components(
     def in_window(d: date) -> bool:
         return first <= d <= last
 
-    signin = min(
-        Fraction(1), Fraction(sum(1 for d in learner.signin_days if in_window(d)), SIGNIN_TARGET_DAYS)
-    )
+    signin_days = sum(1 for d in learner.signin_days if in_window(d))
+    signin = Fraction(min(signin_days, SIGNIN_TARGET_DAYS), SIGNIN_TARGET_DAYS)
     sessions = {s for s, d in cohort.sessions.items() if in_window(d)}
     attendance = Fraction(len(sessions & learner.attended_sessions), len(sessions)) if sessions else None
     progress = None
@@ -115,14 +114,12 @@ def components(
         if any(final and d <= day for d, final in mine):
             progress = Fraction(1)
         else:
-            expected = Fraction(settings.window_days, learner.enrolment.pace_days)
-            progress = min(Fraction(1), sum(1 for d, _ in mine if in_window(d)) / expected)
-    due = {a for a, d in cohort.assignments.items() if in_window(d)}
-    submissions = (
-        Fraction(sum(1 for a in due if a in learner.submitted and learner.submitted[a] <= day), len(due))
-        if due
-        else None
-    )
+            # advances ÷ (W ÷ pace) = advances × pace ÷ W, capped at 1
+            advanced = sum(1 for d, _ in mine if in_window(d)) * learner.enrolment.pace_days
+            progress = Fraction(min(advanced, settings.window_days), settings.window_days)
+    due = [a for a, d in cohort.assignments.items() if in_window(d)]
+    submitted = sum(1 for a in due if a in learner.submitted and learner.submitted[a] <= day)
+    submissions = Fraction(submitted, len(due)) if due else None
     return {"signin": signin, "attendance": attendance, "progress": progress, "submissions": submissions}
 
 

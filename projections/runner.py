@@ -211,7 +211,7 @@ def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEM
         conn.execute(
             sql.SQL("alter schema {} rename to {}").format(sql.Identifier(rebuilt), sql.Identifier(live))
         )
-        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(retired)))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(retired)))
 
 
 __all__ = [

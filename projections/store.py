@@ -95,15 +95,20 @@ def load_tick_rows(
         t.ACTIVITY_DAYS.name: ("day between %s and %s", (day - timedelta(days=6), day)),
         t.SESSIONS.name: ("starts_on between %s and %s", (first, day)),
         t.ASSIGNMENTS.name: ("due_on between %s and %s", (first, day)),
-        t.PHASE_ADVANCES.name: ("day <= %s", (day,)),
-        t.SUBMISSIONS.name: ("day <= %s", (day,)),
+        # finals count forever (completion); other advances only in the window
+        t.PHASE_ADVANCES.name: ("day <= %s and (final or day >= %s)", (day, first)),
+        t.SUBMISSIONS.name: (
+            "day <= %s and assignment_id in (select assignment_id from {schema}.assignments a "
+            "where a.tenant_id = %s and a.due_on between %s and %s)",
+            (day, tenant, first, day),
+        ),
     }
     rows: dict[str, list[dict[str, Any]]] = {}
     with cur.connection.cursor(row_factory=dict_row) as dict_cur:
         for table in TICK_INPUTS:
             condition, params = bounds.get(table.name, ("true", ()))
             query = sql.SQL("select * from {t} where tenant_id = %s and " + condition).format(
-                t=sql.Identifier(schema, table.name)
+                t=sql.Identifier(schema, table.name), schema=sql.Identifier(schema)
             )
             rows[table.name] = dict_cur.execute(query, (tenant, *params)).fetchall()
     return rows

@@ -10,6 +10,7 @@ is rolled out by ``skillmind replay``, never by migrating rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 Merge = Literal["replace", "keep_first", "keep_min_day", "coalesce"]
@@ -23,15 +24,15 @@ class Table:
     merge: Merge = "replace"
     indexes: tuple[tuple[str, ...], ...] = ()
 
-    @property
+    @cached_property
     def key_columns(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.key)
 
-    @property
+    @cached_property
     def value_columns(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.values)
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return self.key_columns + self.value_columns
 

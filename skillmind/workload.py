@@ -167,8 +167,12 @@ def write_log(settings: Any, events: Iterable[dict[str, Any]], *, now: datetime 
         tenant = decision.record["tenantid"]
         while True:
             try:
-                producer.produce(topic, key=tenant.encode(), value=jcs(decision.record),
-                                 partition=partition_for(tenant, settings.kafka.partitions))
+                producer.produce(
+                    topic,
+                    key=tenant.encode(),
+                    value=jcs(decision.record),
+                    partition=partition_for(tenant, settings.kafka.partitions),
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
