@@ -4,68 +4,33 @@ the API in one process (logs in one place) until interrupted."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import click
 
 from api.auth import mint_token
 from events.inbox import InboxWriter
-from schemas.examples import cloud_event
 from skillmind.settings import Settings
+from skillmind.workload import Shape, history
 
 TENANT = "demo"
 
 
-def demo_events(now: datetime) -> list[dict]:
-    """A small, fixed history. Ids are stable, so seeding twice adds nothing to the log."""
-
-    def event(n: str, kind: str, data: dict, when: datetime, actor: str = "seed") -> dict:
-        return cloud_event(
-            kind, data, tenant=TENANT, event_id=f"demo-{n}", time=when, source="/skillmind/demo", actor=actor
-        )
-
-    start = (now - timedelta(days=14)).replace(hour=9, minute=0, second=0, microsecond=0)
-    events = [
-        event("tenant", "tenant.created", {"tenant_id": TENANT, "name": "Demo Corp"}, start),
-        event(
-            "program",
-            "program.created",
-            {"program_id": "p-lead", "name": "Leadership", "owner_id": "owner-1", "pace_days": 7},
-            start,
-        ),
-        event(
-            "cohort",
-            "cohort.created",
-            {"cohort_id": "c-1", "program_id": "p-lead", "name": "Cohort 1"},
-            start,
-        ),
-    ]
-    for i in range(1, 6):
-        learner = f"learner-{i}"
-        events += [
-            event(
-                f"user-{i}",
-                "user.registered",
-                {
-                    "user_id": learner,
-                    "display_name": f"Learner {i}",
-                    "email": f"{learner}@demo.example",
-                    "roles": ["learner"],
-                },
-                start,
-            ),
-            event(f"enrol-{i}", "learner.enrolled", {"learner_id": learner, "cohort_id": "c-1"}, start),
-        ]
-        for day in range(0, 14, i):
-            events.append(
-                event(
-                    f"signin-{i}-{day}",
-                    "learner.signed_in",
-                    {"learner_id": learner},
-                    start + timedelta(days=day, hours=i),
-                )
+def demo_events(today: date) -> list[dict]:
+    """Eight weeks of plausible history ending yesterday, with a recompute tick per day.
+    Ids are stable for a given day, so seeding twice adds nothing to the log."""
+    return list(
+        history(
+            Shape(
+                tenant=TENANT,
+                programs=4,
+                cohorts_per_program=2,
+                learners=300,
+                days=56,
+                end=today - timedelta(days=1),
             )
-    return events
+        )
+    )
 
 
 def run_demo(settings: Settings) -> None:
@@ -75,7 +40,7 @@ def run_demo(settings: Settings) -> None:
     from skillmind.runner import run_components
 
     writer = InboxWriter(settings.kafka)
-    seeded = demo_events(datetime.now(UTC))
+    seeded = demo_events(datetime.now(UTC).date())
     writer.append(seeded)
     writer.close()
 
@@ -90,12 +55,20 @@ def run_demo(settings: Settings) -> None:
         f'"type":"learner.signed_in","time":"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",'
         f'"tenantid":"{TENANT}","data":{{"learner_id":"learner-1"}}}}\'\n'
     )
-    click.echo("  .venv/bin/skillmind audit verify --tenant demo\n")
+    click.echo("  .venv/bin/skillmind audit verify --tenant demo")
+    click.echo(
+        f"  psql '{settings.postgres.conninfo()}' -c 'select day, count(*), "
+        "percentile_cont(0.5) within group (order by score) from readmodel.daily_scores "
+        "group by day order by day desc limit 8'\n"
+    )
     click.echo(f"  OpenAPI: {base}/docs      Stop: Ctrl-C\n")
 
     stop = threading.Event()
     pipeline = threading.Thread(
-        target=run_components, args=(settings, ("sequencer",), "demo", stop), name="pipeline", daemon=True
+        target=run_components,
+        args=(settings, ("sequencer", "projections", "scheduler"), "demo", stop),
+        name="pipeline",
+        daemon=True,
     )
     pipeline.start()
     try:

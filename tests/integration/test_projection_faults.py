@@ -60,11 +60,16 @@ def test_sigkill_loop_then_checksums_equal_a_clean_replay(
     log_settings: Settings, two_databases: tuple[str, str], tmp_path: Path
 ) -> None:
     live_db, replay_db = two_databases
-    total = sum(write_log(log_settings, history(Shape(tenant=f"t{n}", learners=LEARNERS, days=56, seed=n)))
-                for n in range(3))
-    env = {**os.environ, "SKILLMIND_KAFKA__TOPIC_PREFIX": log_settings.kafka.topic_prefix,
-           "SKILLMIND_KAFKA__PARTITIONS": str(log_settings.kafka.partitions),
-           "SKILLMIND_POSTGRES__DBNAME": live_db}
+    total = sum(
+        write_log(log_settings, history(Shape(tenant=f"t{n}", learners=LEARNERS, days=56, seed=n)))
+        for n in range(3)
+    )
+    env = {
+        **os.environ,
+        "SKILLMIND_KAFKA__TOPIC_PREFIX": log_settings.kafka.topic_prefix,
+        "SKILLMIND_KAFKA__PARTITIONS": str(log_settings.kafka.partitions),
+        "SKILLMIND_POSTGRES__DBNAME": live_db,
+    }
     command = [sys.executable, "-m", "skillmind.cli", "--json-logs", "run", "projections"]
     rng = random.Random(11)
     progress_at_kill = []
