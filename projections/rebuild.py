@@ -13,16 +13,19 @@ from confluent_kafka import Message
 from psycopg import sql
 
 from events.errors import LogError
-from events.reader import read_to_end
+from events.partitioning import partition_for
+from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
 from projections.runner import (
     READ_MODEL_SCHEMA,
     LogMessage,
     ReadModelWriter,
     create_schema,
+    stored_offsets,
     swap_in,
 )
 from projections.store import table_checksums
+from projections.tables import ALL_TABLES
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -67,3 +70,35 @@ def rebuild(
 def checksums(settings: Settings, *, database: str | None = None) -> dict[str, str]:
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
         return table_checksums(conn, READ_MODEL_SCHEMA)
+
+
+def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = None) -> dict[str, str]:
+    """Re-fold one tenant's records in place, in one transaction, up to where the live
+    tables stand; returns that tenant's checksums. Live writers wait meanwhile."""
+    topic = topic_name(settings.kafka, "log")
+    partition = partition_for(tenant, len(partitions_of(settings.kafka, topic)))
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+        writer = ReadModelWriter(conn, topic, publish=False)
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("lock table {} in share row exclusive mode").format(
+                    sql.Identifier(READ_MODEL_SCHEMA, "tenant_positions")
+                )
+            )
+            stop_at = stored_offsets(conn, READ_MODEL_SCHEMA, topic).get(partition, 0)
+            for table in [*ALL_TABLES, "tenant_positions"]:
+                name = table if isinstance(table, str) else table.name
+                conn.execute(
+                    sql.SQL("delete from {} where tenant_id = %s").format(
+                        sql.Identifier(READ_MODEL_SCHEMA, name)
+                    ),
+                    [tenant],
+                )
+            mine = (
+                m
+                for m in read_to_end(settings.kafka, topic, [partition])
+                if m.offset() < stop_at and m.key() == tenant.encode()
+            )
+            for chunk in _chunks(mine, 5000):
+                writer.apply([m for m in _parse(chunk) if m.record["tenantid"] == tenant])
+        return table_checksums(conn, READ_MODEL_SCHEMA, tenant=tenant)

@@ -122,14 +122,16 @@ def _window_days(cur: psycopg.Cursor, schema: str, tenant: str) -> int:
     return row[0] if row and row[0] else ScoreSettings().window_days
 
 
-def table_checksums(conn: psycopg.Connection, schema: str) -> dict[str, str]:
-    """md5 over every row in key order, per table: equal checksums ⇔ equal contents."""
+def table_checksums(conn: psycopg.Connection, schema: str, *, tenant: str | None = None) -> dict[str, str]:
+    """``rows:md5`` over every row in key order, per table (one tenant's rows if given):
+    equal checksums ⇔ equal contents."""
     sums = {}
+    where = sql.SQL("where tenant_id = %s") if tenant else sql.SQL("")
     for table in ALL_TABLES:
         order = sql.SQL(", ").join(map(sql.Identifier, table.key_columns))
         query = sql.SQL(
-            "select count(*), coalesce(md5(string_agg(r::text, E'\\n' order by {o})), md5('')) from {t} r"
-        ).format(o=order, t=sql.Identifier(schema, table.name))
-        count, digest = conn.execute(query).fetchone()  # type: ignore[misc]
+            "select count(*), coalesce(md5(string_agg(r::text, E'\\n' order by {o})), md5('')) from {t} r {w}"
+        ).format(o=order, t=sql.Identifier(schema, table.name), w=where)
+        count, digest = conn.execute(query, [tenant] if tenant else []).fetchone()  # type: ignore[misc]
         sums[table.name] = f"{count}:{digest}"
     return sums

@@ -187,18 +187,29 @@ def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
 
 
 @main.command()
+@click.option("--tenant", default=None, help="Re-fold only this tenant's rows, in place.")
+@click.option("--check", is_flag=True, help="Print the live tables' checksums; rebuild nothing.")
 @click.pass_obj
-def replay(settings: Settings) -> None:
-    """Rebuild every read model from offset zero into a fresh schema, swap it in, print checksums."""
+def replay(settings: Settings, tenant: str | None, check: bool) -> None:
+    """Rebuild the read models from offset zero into a fresh schema, swap it in, print checksums.
+
+    The read models are one projection (scores are computed from the facts), so they are
+    rebuilt together; --tenant re-folds a single tenant's rows in place.
+    """
     from events.reader import partitions_of
     from events.topics import topic_name
-    from projections.rebuild import rebuild
+    from projections.rebuild import checksums, rebuild, rebuild_tenant
 
     with operator_errors():
-        log_topic = topic_name(settings.kafka, "log")
-        total = _topic_size(settings, log_topic, partitions_of(settings.kafka, log_topic))
-        with click.progressbar(length=total, label="replaying the log", file=sys.stderr) as bar:
-            sums = rebuild(settings, progress=bar.update)
+        if check:
+            sums = checksums(settings)
+        elif tenant:
+            sums = rebuild_tenant(settings, tenant)
+        else:
+            log_topic = topic_name(settings.kafka, "log")
+            total = _topic_size(settings, log_topic, partitions_of(settings.kafka, log_topic))
+            with click.progressbar(length=total, label="replaying the log", file=sys.stderr) as bar:
+                sums = rebuild(settings, progress=bar.update)
     for table, digest in sums.items():
         click.echo(f"{table:<18} {digest}")
 

@@ -165,3 +165,23 @@ def test_scheduler_appends_one_tick_per_tenant_and_day(log_settings: Settings, f
         ("acme", "2026-11-27"),
         ("beta", "2026-11-27"),
     ]
+
+
+def test_rebuilding_one_tenant_repairs_it_and_touches_no_other(log_settings: Settings, fresh_db: str) -> None:
+    from projections.rebuild import rebuild_tenant
+    from projections.store import table_checksums
+
+    records = sequence(
+        log_settings,
+        list(history(Shape(tenant="acme", learners=8, days=6)))
+        + list(history(Shape(tenant="beta", learners=5, days=4, seed=3))),
+    )
+    run_processor_until(log_settings, fresh_db, len(records))
+    with psycopg.connect(log_settings.postgres.conninfo(fresh_db), autocommit=True) as conn:
+        before = {t: table_checksums(conn, READ_MODEL_SCHEMA, tenant=t) for t in ("acme", "beta")}
+        conn.execute("update readmodel.daily_scores set score = 0 where tenant_id = 'acme'")
+        conn.execute("delete from readmodel.signin_days where tenant_id = 'acme'")
+        assert table_checksums(conn, READ_MODEL_SCHEMA, tenant="acme") != before["acme"]
+    assert rebuild_tenant(log_settings, "acme", database=fresh_db) == before["acme"]
+    with psycopg.connect(log_settings.postgres.conninfo(fresh_db), autocommit=True) as conn:
+        assert table_checksums(conn, READ_MODEL_SCHEMA, tenant="beta") == before["beta"]

@@ -297,3 +297,14 @@ fractions_01 = st.fractions(min_value=0, max_value=1, max_denominator=60)
 def test_integer_score_equals_the_fraction_formula(parts: dict, weights: dict) -> None:
     weights = {k: Fraction(v) for k, v in weights.items()}
     assert score(parts, weights) == _reference_score(parts, weights)
+
+
+def test_the_nightly_trigger_fires_at_0215_utc() -> None:
+    from jobs.scheduler import recompute_trigger
+    from skillmind.settings import load_settings
+
+    trigger = recompute_trigger(load_settings())
+    before = datetime(2026, 11, 28, 2, 14, 59, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, before) == datetime(2026, 11, 28, 2, 15, tzinfo=UTC)
+    after = datetime(2026, 11, 28, 2, 15, 1, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, after) == datetime(2026, 11, 29, 2, 15, tzinfo=UTC)
