@@ -144,17 +144,37 @@ def _cohort_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
 
 
 def _user_registered(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    tenant = r["tenantid"]
     return [
         Upsert(
             t.USERS,
             {
-                "tenant_id": r["tenantid"],
+                "tenant_id": tenant,
                 "user_id": d["user_id"],
                 "display_name": d["display_name"],
                 "email": d["email"],
-                "roles": sorted(set(d["roles"])),
             },
-        )
+        ),
+        *(_role(tenant, d["user_id"], role, True) for role in d["roles"]),
+    ]
+
+
+def _role(tenant: str, user: str, role: str, granted: bool) -> Upsert:
+    return Upsert(t.USER_ROLES, {"tenant_id": tenant, "user_id": user, "role": role, "granted": granted})
+
+
+def _role_granted(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [_role(r["tenantid"], d["user_id"], d["role"], True)]
+
+
+def _role_revoked(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [_role(r["tenantid"], d["user_id"], d["role"], False)]
+
+
+def _capabilities_changed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    return [
+        Upsert(t.TENANT_CAPABILITIES, {"tenant_id": r["tenantid"], "capability": flag, "enabled": on})
+        for flag, on in sorted(d["flags"].items())
     ]
 
 
@@ -227,6 +247,9 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "manager.assigned": _manager_assigned,
     "mentor.assigned": _mentor_assigned,
     "tenant.settings_changed": _settings_changed,
+    "tenant.capabilities_changed": _capabilities_changed,
+    "role.granted": _role_granted,
+    "role.revoked": _role_revoked,
 }
 
 

@@ -14,6 +14,7 @@ the stored offset.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,9 +55,23 @@ def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone() is not None
 
 
+class ReadModelOutdated(Exception):
+    """The read-model schema was built from other table definitions than this code's."""
+
+
+def ddl_fingerprint() -> str:
+    return hashlib.sha256(ddl("readmodel").encode()).hexdigest()
+
+
 def create_schema(conn: psycopg.Connection, schema: str) -> None:
     with conn.transaction():
         conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type]
+        conn.execute(
+            sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta"))
+        )
+        conn.execute(
+            sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()]
+        )
         conn.execute(
             sql.SQL("create table {} (tenant_id text primary key, sequence bigint not null)").format(
                 sql.Identifier(schema, "tenant_positions")
@@ -65,7 +80,22 @@ def create_schema(conn: psycopg.Connection, schema: str) -> None:
 
 
 def ensure_schema(conn: psycopg.Connection, schema: str = READ_MODEL_SCHEMA) -> None:
-    if not schema_exists(conn, schema):
+    """Create the read-model schema if missing; refuse one built from other table definitions."""
+    if schema_exists(conn, schema):
+        has_meta = conn.execute("select to_regclass(%s)", [f'"{schema}".meta']).fetchone()[0]
+        row = (
+            conn.execute(
+                sql.SQL("select ddl_sha256 from {}").format(sql.Identifier(schema, "meta"))
+            ).fetchone()
+            if has_meta
+            else None
+        )
+        if row is None or row[0] != ddl_fingerprint():
+            raise ReadModelOutdated(
+                f"the read models in schema {schema!r} were built by another version of the tables; "
+                "rebuild them from the log: skillmind replay"
+            )
+    else:
         with contextlib.suppress(psycopg.errors.DuplicateSchema):  # another runner was first
             create_schema(conn, schema)
 

@@ -67,8 +67,10 @@ TENANT_SETTINGS = Table(
     ),
     "coalesce",
 )
-USERS = Table(
-    "users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text"), ("roles", "text[]"))
+USERS = Table("users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text")))
+USER_ROLES = Table("user_roles", (TENANT, ("user_id", "text"), ("role", "text")), (("granted", "boolean"),))
+TENANT_CAPABILITIES = Table(
+    "tenant_capabilities", (TENANT, ("capability", "text")), (("enabled", "boolean"),)
 )
 PROGRAMS = Table(
     "programs",
@@ -142,7 +144,9 @@ DAILY_SCORES = Table(
 ALL_TABLES: tuple[Table, ...] = (
     TENANTS,
     TENANT_SETTINGS,
+    TENANT_CAPABILITIES,
     USERS,
+    USER_ROLES,
     PROGRAMS,
     COHORTS,
     ENROLMENTS,

@@ -51,6 +51,9 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
         "weights": {"signin": 20, "attendance": 35, "progress": 25, "submissions": 20},
     },
     "engagement.recompute_requested": {"day": "2026-11-27"},
+    "tenant.capabilities_changed": {"flags": {"exports.csv": True, "exports.pdf": False}},
+    "role.granted": {"user_id": "manager-9", "role": "manager"},
+    "role.revoked": {"user_id": "manager-9", "role": "mentor"},
 }
 
 

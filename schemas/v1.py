@@ -5,6 +5,7 @@ generated from them (``skillmind schemas publish``)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -162,6 +163,36 @@ class TenantSettingsChanged(EventData):
     target: StrictInt | None = Field(None, ge=0, le=100)
 
 
+CAPABILITIES = ("exports.csv", "exports.pdf", "exports.bulk", "audit.export")
+Capability = Literal["exports.csv", "exports.pdf", "exports.bulk", "audit.export"]
+
+
+class TenantCapabilitiesChanged(EventData):
+    """A company admin switched export capabilities on or off; flags not named keep their value."""
+
+    TYPE = "tenant.capabilities_changed"
+    KIND = "mutation"
+    flags: dict[Capability, StrictBool] = Field(min_length=1)
+
+
+class RoleGranted(EventData):
+    """A user was granted a role in the tenant."""
+
+    TYPE = "role.granted"
+    KIND = "mutation"
+    user_id: Id
+    role: Role
+
+
+class RoleRevoked(EventData):
+    """A role was taken from a user."""
+
+    TYPE = "role.revoked"
+    KIND = "mutation"
+    user_id: Id
+    role: Role
+
+
 # -- system ticks ------------------------------------------------------------------------
 
 
@@ -189,4 +220,7 @@ MODELS: tuple[type[EventData], ...] = (
     MentorAssigned,
     TenantSettingsChanged,
     RecomputeRequested,
+    TenantCapabilitiesChanged,
+    RoleGranted,
+    RoleRevoked,
 )

@@ -13,6 +13,7 @@ from events.errors import LogError
 from jobs.objectstore import ObjectStoreError
 from projections.database import DatabaseError
 from projections.migrate import MigrationError
+from projections.runner import ReadModelOutdated
 from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
@@ -20,7 +21,14 @@ from skillmind.settings import Settings, load_settings
 COMPONENTS = {"sequencer", "projections", "scheduler"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
-OPERATOR_ERRORS = (services.ServiceError, LogError, DatabaseError, MigrationError, ObjectStoreError)
+OPERATOR_ERRORS = (
+    services.ServiceError,
+    LogError,
+    DatabaseError,
+    MigrationError,
+    ObjectStoreError,
+    ReadModelOutdated,
+)
 
 
 @contextmanager
