@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import ingest
+from api import ingest, reports
+from api.db import make_pool
 from api.problems import install_problem_handlers
 from events.inbox import InboxWriter
 from skillmind.settings import Settings
@@ -19,9 +20,11 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.inbox = inbox or InboxWriter(settings.kafka)
+        app.state.pool = make_pool(settings.postgres)
         try:
             yield
         finally:
+            app.state.pool.close()
             if inbox is None:
                 app.state.inbox.close()
 
@@ -34,6 +37,7 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(ingest.router)
+    app.include_router(reports.router)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -14,14 +14,12 @@ For learner L on day D with window W (UTC dates D−W+1 … D):
 - ``at_risk``     = score < threshold; ``active_7d`` = any learner event about L dated D−6 … D;
   ``completed``   = a final phase for L's program dated ≤ D.
 
-Scope figures (:func:`figures`): engagement = median score (mean of the two middle
-values for an even count), weekly active = count active_7d, completion rate =
-completed ÷ rows, at risk = count at_risk.
+Scope figures are aggregates of these rows: see ``projections/figures.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
@@ -161,37 +159,4 @@ def daily_score(learner: LearnerFacts, cohort: CohortFacts, day: date, settings:
         at_risk=value < settings.at_risk_below,
         active_7d=any(active_first <= d <= day for d in learner.activity_days),
         completed=completed,
-    )
-
-
-# -- scope figures ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figures:
-    learners: int
-    engagement: Fraction | None  # median score
-    weekly_active: int
-    completion_rate: Fraction | None
-    at_risk: int
-
-
-def median(values: Sequence[int]) -> Fraction | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return Fraction(ordered[middle])
-    return Fraction(ordered[middle - 1] + ordered[middle], 2)
-
-
-def figures(rows: Iterable[DailyScore]) -> Figures:
-    rows = list(rows)
-    return Figures(
-        learners=len(rows),
-        engagement=median([r.score for r in rows]),
-        weekly_active=sum(r.active_7d for r in rows),
-        completion_rate=Fraction(sum(r.completed for r in rows), len(rows)) if rows else None,
-        at_risk=sum(r.at_risk for r in rows),
     )

@@ -24,7 +24,7 @@ def changes_for(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert]:
     if is_tick(record):
         day = tick_day(record)
         scores = compute_day(load_rows(record["tenantid"], day), day)
-        return score_rows(record["tenantid"], scores, record["sequence"])
+        return score_rows(record["tenantid"], scores, record)
     return fact_changes(record)
 
 

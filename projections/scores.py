@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -146,7 +146,10 @@ def _decimal(value: Fraction | None) -> Decimal | None:
     )
 
 
-def score_rows(tenant: str, scores: Iterable[DailyScore], tick_sequence: int) -> list[Upsert]:
+def score_rows(tenant: str, scores: Iterable[DailyScore], tick: Mapping[str, Any]) -> list[Upsert]:
+    """One ``daily_scores`` row per learner; ``computed_at`` is the tick's append time (from the
+    log, so replays reproduce it)."""
+    computed_at = datetime.fromisoformat(tick["appendedat"].replace("Z", "+00:00"))
     return [
         Upsert(
             t.DAILY_SCORES,
@@ -161,7 +164,8 @@ def score_rows(tenant: str, scores: Iterable[DailyScore], tick_sequence: int) ->
                 "at_risk": s.at_risk,
                 "active_7d": s.active_7d,
                 "completed": s.completed,
-                "tick_sequence": tick_sequence,
+                "tick_sequence": tick["sequence"],
+                "computed_at": computed_at,
             },
         )
         for s in scores

@@ -137,6 +137,7 @@ DAILY_SCORES = Table(
         ("active_7d", "boolean"),
         ("completed", "boolean"),
         ("tick_sequence", "bigint"),
+        ("computed_at", "timestamptz"),
     ),
     indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )

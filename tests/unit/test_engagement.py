@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from events.sequencing import Append, SequencerState
 from projections import tables as t
-from projections.engagement import DailyScore, figures, median, round_half_up, score
+from projections.engagement import round_half_up, score
 from projections.fold import fold_in_memory
 from projections.scores import _decimal
 from schemas.examples import cloud_event
@@ -191,27 +191,6 @@ def test_rounding_is_half_up_in_exact_arithmetic() -> None:
             weights,
         )
         == 50
-    )
-
-
-def test_median_of_an_even_count_is_the_mean_of_the_middles() -> None:
-    assert median([10, 40, 20, 30]) == 25
-    assert median([10, 41]) == Fraction(51, 2)
-    assert median([7]) == 7 and median([]) is None
-
-
-def _row(score_: int, active: bool, completed: bool) -> DailyScore:
-    return DailyScore("l", D, None, None, score_, {}, score_ < 40, active, completed)
-
-
-def test_scope_figures() -> None:
-    f = figures([_row(30, True, False), _row(50, False, True), _row(80, True, True), _row(90, True, False)])
-    assert (f.learners, f.engagement, f.weekly_active, f.completion_rate, f.at_risk) == (
-        4,
-        65,
-        3,
-        Fraction(1, 2),
-        1,
     )
 
 

@@ -1,0 +1,279 @@
+"""``GET /v1/reports/engagement``: the one reports endpoint, JSON or CSV from one query."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from psycopg import sql
+from psycopg.rows import dict_row
+from pydantic import BaseModel, Field
+
+from api.auth import Principal
+from api.db import PoolDep
+from api.deps import CurrentPrincipal
+from api.problems import Problem
+from api.scope import can_read_reports, scope_predicate
+from projections.figures import FIGURES
+from projections.runner import READ_MODEL_SCHEMA
+
+router = APIRouter(tags=["reports"])
+RM = sql.Identifier(READ_MODEL_SCHEMA)
+
+
+class GroupBy(StrEnum):
+    learner = "learner"
+    cohort = "cohort"
+    program = "program"
+    tenant = "tenant"
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+LEARNER_COLUMNS = (
+    "tenant_id",
+    "learner_id",
+    "display_name",
+    "cohort_id",
+    "program_id",
+    "score",
+    "signin",
+    "attendance",
+    "progress",
+    "submissions",
+    "at_risk",
+    "active_7d",
+    "completed",
+)
+GROUP_COLUMNS = (
+    "tenant_id",
+    "group_id",
+    "learners",
+    "engagement",
+    "weekly_active",
+    "completion_rate",
+    "at_risk",
+)
+
+
+class Tile(BaseModel):
+    value: float | None = Field(description="The figure on `day`.")
+    change: float | None = Field(description="Week-over-week change (value on day − value on day−7).")
+
+
+class Tiles(BaseModel):
+    engagement: Tile
+    weekly_active: Tile
+    completion_rate: Tile
+    at_risk: Tile
+
+
+class SeriesPoint(BaseModel):
+    day: date
+    engagement: float | None
+    target: int
+
+
+class EngagementReport(BaseModel):
+    day: date | None
+    group_by: GroupBy
+    computed_at: datetime | None
+    tiles: Tiles
+    series: list[SeriesPoint]
+    rows: list[dict[str, Any]]
+
+
+def _filters(program_id: str | None, cohort_id: str | None) -> tuple[sql.Composable, dict[str, Any]]:
+    parts, params = [sql.SQL("true")], {}
+    if program_id:
+        parts.append(sql.SQL("s.program_id = %(program_id)s"))
+        params["program_id"] = program_id
+    if cohort_id:
+        parts.append(sql.SQL("s.cohort_id = %(cohort_id)s"))
+        params["cohort_id"] = cohort_id
+    return sql.SQL(" and ").join(parts), params
+
+
+def rows_query(
+    principal: Principal, day: date, group_by: GroupBy, program_id: str | None, cohort_id: str | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The report's rows: the one query behind both the JSON and the CSV answer."""
+    scope, params = scope_predicate(principal)
+    filters, filter_params = _filters(program_id, cohort_id)
+    params = {**params, **filter_params, "day": day}
+    where = sql.SQL("s.day = %(day)s and {scope} and {filters}").format(scope=scope, filters=filters)
+    if group_by is GroupBy.learner:
+        query = sql.SQL(
+            "select s.tenant_id, s.learner_id, u.display_name, s.cohort_id, s.program_id, s.score, "
+            "s.signin, s.attendance, s.progress, s.submissions, s.at_risk, s.active_7d, s.completed "
+            "from {rm}.daily_scores s left join {rm}.users u "
+            "on u.tenant_id = s.tenant_id and u.user_id = s.learner_id "
+            "where {where} order by s.tenant_id, s.learner_id"
+        ).format(rm=RM, where=where)
+    else:
+        column = {"cohort": "cohort_id", "program": "program_id", "tenant": "tenant_id"}[group_by.value]
+        query = sql.SQL(
+            "select s.tenant_id, s.{col} as group_id, {figures} from {rm}.daily_scores s "
+            "where {where} group by s.tenant_id, s.{col} order by 1, 2"
+        ).format(col=sql.Identifier(column), figures=FIGURES, rm=RM, where=where)
+    return query, params
+
+
+def _latest_day(conn: Any, principal: Principal) -> date | None:
+    scope, params = scope_predicate(principal)
+    query = sql.SQL("select max(s.day) from {rm}.daily_scores s where {scope}").format(rm=RM, scope=scope)
+    return conn.execute(query, params).fetchone()[0]
+
+
+def _figures_by_day(
+    conn: Any, principal: Principal, days: list[date], program_id: str | None, cohort_id: str | None
+) -> dict[date, dict[str, Any]]:
+    scope, params = scope_predicate(principal)
+    filters, filter_params = _filters(program_id, cohort_id)
+    query = sql.SQL(
+        "select s.day, {figures}, max(s.computed_at) as computed_at from {rm}.daily_scores s "
+        "where s.day = any(%(days)s) and {scope} and {filters} group by s.day"
+    ).format(figures=FIGURES, rm=RM, scope=scope, filters=filters)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, {**params, **filter_params, "days": days}).fetchall()
+    return {row.pop("day"): row for row in rows}
+
+
+def _target(conn: Any, principal: Principal) -> int:
+    row = conn.execute(
+        sql.SQL("select target from {rm}.tenant_settings where tenant_id = %s").format(rm=RM),
+        [principal.tenant_id],
+    ).fetchone()
+    return row[0] if row and row[0] is not None else 75
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal | float) else value
+
+
+def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) -> Tile:
+    value = _number(now[name]) if now else None
+    previous = _number(before[name]) if before else None
+    change = value - previous if value is not None and previous is not None else None
+    return Tile(value=value, change=change)
+
+
+def csv_capability(conn: Any, principal: Principal) -> bool:
+    row = conn.execute(
+        sql.SQL(
+            "select enabled from {rm}.tenant_capabilities where tenant_id = %s and capability = 'exports.csv'"
+        ).format(rm=RM),
+        [principal.tenant_id],
+    ).fetchone()
+    return True if row is None else row[0]
+
+
+def stream_csv(
+    pool: Any, query: sql.Composed, params: dict[str, Any], columns: tuple[str, ...]
+) -> Iterator[str]:
+    """CSV lines from a server-side cursor: constant memory for any number of rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    with pool.connection() as conn, conn.transaction(), conn.cursor(name="report_csv") as cur:
+        cur.itersize = 5000
+        cur.execute(query, params)
+        yield buffer.getvalue()
+        while rows := cur.fetchmany(5000):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(rows)
+            yield buffer.getvalue()
+
+
+@router.get(
+    "/v1/reports/engagement",
+    response_model=EngagementReport,
+    summary="Engagement report for the caller's scope (JSON or CSV)",
+    responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 404: {}},
+)
+def engagement_report(
+    principal: CurrentPrincipal,
+    pool: PoolDep,
+    day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
+    group_by: GroupBy = GroupBy.learner,
+    program_id: Annotated[str | None, Query(max_length=128)] = None,
+    cohort_id: Annotated[str | None, Query(max_length=128)] = None,
+    weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
+    format: Format = Format.json,
+) -> Any:
+    """Rows for the caller's scope (learners, or figures per cohort/program/tenant), the tiles
+    with their week-over-week change, and the weekly engagement series against the target.
+    ``format=csv`` streams the same rows from the same query."""
+    if not can_read_reports(principal):
+        raise Problem(
+            403,
+            "Forbidden",
+            "reports need one of the roles platform_admin, company_admin, "
+            "program_owner, manager, mentor or learner",
+        )
+    with pool.connection() as conn:
+        if format is Format.csv and not csv_capability(conn, principal):
+            raise Problem(
+                403,
+                "Capability disabled",
+                "CSV export is switched off for your tenant "
+                "(capability exports.csv); charts and JSON reports stay available",
+                capability="exports.csv",
+            )
+        day = day or _latest_day(conn, principal)
+        if format is Format.csv:
+            if day is None:
+                day = date.min
+            query, params = rows_query(principal, day, group_by, program_id, cohort_id)
+            columns = LEARNER_COLUMNS if group_by is GroupBy.learner else GROUP_COLUMNS
+            return StreamingResponse(
+                stream_csv(pool, query, params, columns),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="engagement-{day}.csv"'},
+            )
+        if day is None:
+            empty = Tile(value=None, change=None)
+            return EngagementReport(
+                day=None,
+                group_by=group_by,
+                computed_at=None,
+                rows=[],
+                series=[],
+                tiles=Tiles(engagement=empty, weekly_active=empty, completion_rate=empty, at_risk=empty),
+            )
+        query, params = rows_query(principal, day, group_by, program_id, cohort_id)
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = [{k: _number(v) for k, v in r.items()} for r in cur.execute(query, params)]
+        days = [day - timedelta(weeks=n) for n in range(max(weeks, 2))]
+        figures = _figures_by_day(conn, principal, days, program_id, cohort_id)
+        target = _target(conn, principal)
+    now, before = figures.get(day), figures.get(day - timedelta(weeks=1))
+    return EngagementReport(
+        day=day,
+        group_by=group_by,
+        computed_at=now["computed_at"] if now else None,
+        rows=rows,
+        tiles=Tiles(
+            **{
+                name: _tile(now, before, name)
+                for name in ("engagement", "weekly_active", "completion_rate", "at_risk")
+            }
+        ),
+        series=[
+            SeriesPoint(
+                day=d, engagement=_number(figures[d]["engagement"]) if d in figures else None, target=target
+            )
+            for d in sorted(days[:weeks])
+        ],
+    )
