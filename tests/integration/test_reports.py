@@ -1,0 +1,200 @@
+"""The reports endpoint against real PostgreSQL read models: scope isolation, JSON = CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from api.app import create_app
+from api.auth import mint_token
+from schemas.examples import cloud_event
+from skillmind.settings import Settings
+from skillmind.workload import Shape, history
+from tests.integration.readmodels import report_db, seed  # noqa: F401 - fixture
+
+D = date(2026, 11, 27)
+ROLES = ("company_admin", "program_owner", "manager", "mentor", "learner")
+
+
+@pytest.fixture
+def client(report_db: Settings) -> Iterator[TestClient]:  # noqa: F811
+    with TestClient(create_app(report_db)) as test_client:
+        yield test_client
+
+
+def get(
+    client: TestClient, settings: Settings, tenant: str, user: str, roles: list[str], **params: Any
+) -> Any:
+    token = mint_token(settings.api, tenant=tenant, user=user, roles=roles)
+    return client.get("/v1/reports/engagement", params=params, headers={"Authorization": f"Bearer {token}"})
+
+
+@st.composite
+def directories(draw: st.DrawFn) -> dict[str, Any]:
+    """Two tenants with random programs, cohorts, learners, links and callers."""
+    tenants = {}
+    for tenant in ("ta", "tb"):
+        people = [f"{tenant}-u{i}" for i in range(draw(st.integers(3, 7)))]
+        programs = {f"{tenant}-p{i}": draw(st.sampled_from(people)) for i in range(draw(st.integers(1, 3)))}
+        cohorts = {
+            f"{tenant}-c{i}": draw(st.sampled_from(sorted(programs))) for i in range(draw(st.integers(1, 3)))
+        }
+        learners = draw(st.lists(st.sampled_from(people), unique=True, min_size=1))
+        enrolments = {lr: draw(st.sampled_from(sorted(cohorts))) for lr in learners}
+        managers = {lr: draw(st.sampled_from(people)) for lr in learners if draw(st.booleans())}
+        mentors = {(lr, m) for lr in learners for m in draw(st.lists(st.sampled_from(people), max_size=2))}
+        callers = {p: draw(st.sets(st.sampled_from(ROLES), min_size=1)) for p in people}
+        tenants[tenant] = dict(
+            people=people,
+            programs=programs,
+            cohorts=cohorts,
+            enrolments=enrolments,
+            managers=managers,
+            mentors=mentors,
+            callers=callers,
+        )
+    return tenants
+
+
+def events_of(tenants: dict[str, Any]) -> list[dict[str, Any]]:
+    events = []
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    for t, d in tenants.items():
+
+        def ev(kind: str, data: dict[str, Any], tenant: str = t) -> None:
+            events.append(cloud_event(kind, data, tenant=tenant, time=at))
+
+        ev("tenant.created", {"tenant_id": t, "name": t})
+        for p, owner in d["programs"].items():
+            ev("program.created", {"program_id": p, "name": p, "owner_id": owner})
+        for c, p in d["cohorts"].items():
+            ev("cohort.created", {"cohort_id": c, "program_id": p, "name": c})
+        for learner, c in d["enrolments"].items():
+            ev("learner.enrolled", {"learner_id": learner, "cohort_id": c})
+        for learner, m in d["managers"].items():
+            ev("manager.assigned", {"learner_id": learner, "manager_id": m})
+        for learner, m in sorted(d["mentors"]):
+            ev("mentor.assigned", {"learner_id": learner, "mentor_id": m})
+        ev("engagement.recompute_requested", {"day": D.isoformat()})
+    return events
+
+
+def expected_scope(tenants: dict[str, Any], tenant: str, user: str, roles: set[str]) -> set[tuple[str, str]]:
+    d = tenants[tenant]
+    rows = {lr: d["cohorts"][c] for lr, c in d["enrolments"].items()}  # learner -> program
+    seen = set()
+    for learner, program in rows.items():
+        if (
+            "company_admin" in roles
+            or ("program_owner" in roles and d["programs"][program] == user)
+            or ("manager" in roles and d["managers"].get(learner) == user)
+            or ("mentor" in roles and (learner, user) in d["mentors"])
+            or ("learner" in roles and learner == user)
+        ):
+            seen.add((tenant, learner))
+    return seen
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tenants=directories())
+def test_every_caller_sees_exactly_their_scope(
+    client: TestClient,
+    report_db: Settings,  # noqa: F811
+    tenants: dict[str, Any],
+) -> None:
+    with psycopg.connect(report_db.postgres.conninfo(), autocommit=True) as conn:
+        conn.execute("drop schema if exists readmodel cascade")
+    seed(report_db.postgres.conninfo(), events_of(tenants))
+    everyone = set()
+    for tenant, d in tenants.items():
+        for user, roles in d["callers"].items():
+            body = get(client, report_db, tenant, user, sorted(roles), day=D).json()
+            got = {(r["tenant_id"], r["learner_id"]) for r in body["rows"]}
+            assert got == expected_scope(tenants, tenant, user, roles), (tenant, user, roles)
+            everyone |= expected_scope(tenants, tenant, user, {"company_admin"})
+        # A token of the other tenant with every role sees nothing of this one.
+        other = "tb" if tenant == "ta" else "ta"
+        body = get(client, report_db, other, d["people"][0], list(ROLES), day=D).json()
+        assert not {r["tenant_id"] for r in body["rows"]} - {other}
+    platform = get(client, report_db, "ta", "root", ["platform_admin"], day=D).json()
+    assert {(r["tenant_id"], r["learner_id"]) for r in platform["rows"]} == everyone
+
+
+def test_auditor_and_ingest_roles_get_no_reports(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+    for roles in (["auditor"], ["ingest"]):
+        response = get(client, report_db, "ta", "u", roles)
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("group_by", ["learner", "cohort", "program", "tenant"])
+def test_json_and_csv_hold_the_same_rows(client: TestClient, report_db: Settings, group_by: str) -> None:  # noqa: F811
+    seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=30, days=15, end=D)))
+    as_json = get(client, report_db, "acme", "admin", ["company_admin"], group_by=group_by).json()
+    response = get(client, report_db, "acme", "admin", ["company_admin"], group_by=group_by, format="csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(table) == len(as_json["rows"]) > 0
+    for from_csv, from_json in zip(table, as_json["rows"], strict=True):
+        assert from_csv.keys() == from_json.keys()
+        for key, value in from_json.items():
+            text = "" if value is None else str(value)
+            if isinstance(value, bool):
+                text = "t" if value else "f"
+            assert from_csv[key] in (text, str(value)) or float(from_csv[key]) == float(value), key
+
+
+def test_tiles_series_and_week_over_week(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+    seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=20, days=56, end=D)))
+    body = get(client, report_db, "acme", "admin", ["company_admin"], group_by="tenant").json()
+    assert body["day"] == D.isoformat()
+    assert [p["day"] for p in body["series"]] == [
+        str(date.fromordinal(D.toordinal() - 7 * n)) for n in range(7, -1, -1)
+    ]
+    assert all(p["target"] == 75 for p in body["series"])
+    (row,) = body["rows"]
+    assert body["tiles"]["engagement"]["value"] == row["engagement"]
+    assert body["tiles"]["at_risk"]["value"] == row["at_risk"]
+    last_week = get(
+        client,
+        report_db,
+        "acme",
+        "admin",
+        ["company_admin"],
+        group_by="tenant",
+        day=str(date.fromordinal(D.toordinal() - 7)),
+    ).json()["rows"][0]
+    assert body["tiles"]["engagement"]["change"] == row["engagement"] - last_week["engagement"]
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_two_middles(
+    client: TestClient, report_db: Settings
+) -> None:
+    seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=4, days=3, end=D)))
+    body = get(client, report_db, "acme", "admin", ["company_admin"], group_by="learner").json()
+    scores = sorted(r["score"] for r in body["rows"])
+    tenant = get(client, report_db, "acme", "admin", ["company_admin"], group_by="tenant").json()
+    assert tenant["rows"][0]["engagement"] == (scores[1] + scores[2]) / 2
+
+
+def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+    seed(
+        report_db.postgres.conninfo(),
+        [
+            *history(Shape(tenant="acme", learners=3, days=2, end=D)),
+            cloud_event("tenant.capabilities_changed", {"flags": {"exports.csv": False}}, tenant="acme"),
+        ],
+    )
+    refused = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
+    assert refused.status_code == 403 and refused.json()["capability"] == "exports.csv"
+    assert get(client, report_db, "acme", "admin", ["company_admin"]).status_code == 200
