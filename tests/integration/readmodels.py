@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
-from psycopg import sql
 
 from events.sequencing import Append, SequencerState
-from projections.migrate import apply_migrations
 from projections.runner import LogMessage, ReadModelWriter, ensure_schema
 from schemas.validation import Valid, validate_event
-from skillmind.settings import Settings
 
 
 def sequenced(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -39,18 +34,3 @@ def seed(conninfo: str, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]
             [LogMessage(0, n, r) for n, r in enumerate(records)]
         )
     return records
-
-
-@pytest.fixture
-def report_db(services_up: Settings) -> Iterator[Settings]:
-    """Settings pointing at a fresh database with migrations applied."""
-    name = f"rep_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with psycopg.connect(services_up.postgres.conninfo(name), autocommit=True) as conn:
-        apply_migrations(conn)
-    yield services_up.model_copy(
-        update={"postgres": services_up.postgres.model_copy(update={"dbname": name})}
-    )
-    with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -20,14 +20,14 @@ from api.auth import mint_token
 from schemas.examples import cloud_event
 from skillmind.settings import Settings
 from skillmind.workload import Shape, history
-from tests.integration.readmodels import report_db, seed  # noqa: F401 - fixture
+from tests.integration.readmodels import seed
 
 D = date(2026, 11, 27)
 ROLES = ("company_admin", "program_owner", "manager", "mentor", "learner")
 
 
 @pytest.fixture
-def client(report_db: Settings) -> Iterator[TestClient]:  # noqa: F811
+def client(report_db: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(report_db)) as test_client:
         yield test_client
 
@@ -109,7 +109,7 @@ def expected_scope(tenants: dict[str, Any], tenant: str, user: str, roles: set[s
 @given(tenants=directories())
 def test_every_caller_sees_exactly_their_scope(
     client: TestClient,
-    report_db: Settings,  # noqa: F811
+    report_db: Settings,
     tenants: dict[str, Any],
 ) -> None:
     with psycopg.connect(report_db.postgres.conninfo(), autocommit=True) as conn:
@@ -130,7 +130,7 @@ def test_every_caller_sees_exactly_their_scope(
     assert {(r["tenant_id"], r["learner_id"]) for r in platform["rows"]} == everyone
 
 
-def test_auditor_and_ingest_roles_get_no_reports(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+def test_auditor_and_ingest_roles_get_no_reports(client: TestClient, report_db: Settings) -> None:
     for roles in (["auditor"], ["ingest"]):
         response = get(client, report_db, "ta", "u", roles)
         assert response.status_code == 403
@@ -138,7 +138,7 @@ def test_auditor_and_ingest_roles_get_no_reports(client: TestClient, report_db: 
 
 
 @pytest.mark.parametrize("group_by", ["learner", "cohort", "program", "tenant"])
-def test_json_and_csv_hold_the_same_rows(client: TestClient, report_db: Settings, group_by: str) -> None:  # noqa: F811
+def test_json_and_csv_hold_the_same_rows(client: TestClient, report_db: Settings, group_by: str) -> None:
     seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=30, days=15, end=D)))
     as_json = get(client, report_db, "acme", "admin", ["company_admin"], group_by=group_by).json()
     response = get(client, report_db, "acme", "admin", ["company_admin"], group_by=group_by, format="csv")
@@ -154,7 +154,7 @@ def test_json_and_csv_hold_the_same_rows(client: TestClient, report_db: Settings
             assert from_csv[key] in (text, str(value)) or float(from_csv[key]) == float(value), key
 
 
-def test_tiles_series_and_week_over_week(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+def test_tiles_series_and_week_over_week(client: TestClient, report_db: Settings) -> None:
     seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=20, days=56, end=D)))
     body = get(client, report_db, "acme", "admin", ["company_admin"], group_by="tenant").json()
     assert body["day"] == D.isoformat()
@@ -187,7 +187,7 @@ def test_median_of_an_even_count_is_the_mean_of_the_two_middles(
     assert tenant["rows"][0]["engagement"] == (scores[1] + scores[2]) / 2
 
 
-def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db: Settings) -> None:  # noqa: F811
+def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db: Settings) -> None:
     seed(
         report_db.postgres.conninfo(),
         [
