@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import ingest, reports
+from api import ingest, mutations, operations, reports
 from api.db import make_pool
+from api.logtail import LogTail
 from api.problems import install_problem_handlers
 from events.inbox import InboxWriter
 from skillmind.settings import Settings
@@ -21,9 +22,11 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.inbox = inbox or InboxWriter(settings.kafka)
         app.state.pool = make_pool(settings.postgres)
+        app.state.logtail = LogTail(settings.kafka)
         try:
             yield
         finally:
+            app.state.logtail.close()
             app.state.pool.close()
             if inbox is None:
                 app.state.inbox.close()
@@ -38,9 +41,7 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     install_problem_handlers(app)
     app.include_router(ingest.router)
     app.include_router(reports.router)
-
-    @app.get("/healthz", tags=["operations"], summary="The process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(mutations.router)
+    app.include_router(operations.router)
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -196,6 +197,26 @@ def stream_csv(
             yield buffer.getvalue()
 
 
+def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float = 10.0) -> None:
+    """Read-your-writes: block until the read models have applied ``position`` of ``tenant``."""
+    deadline = time.monotonic() + timeout_s
+    query = sql.SQL("select sequence from {rm}.tenant_positions where tenant_id = %s").format(rm=RM)
+    while True:
+        with pool.connection() as conn:
+            row = conn.execute(query, [tenant]).fetchone()
+        if row and row[0] >= position:
+            return
+        if time.monotonic() > deadline:
+            raise Problem(
+                503,
+                "Not yet visible",
+                f"the read models have not reached position {position} "
+                f"of your log yet (at {row[0] if row else 0}); retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        time.sleep(0.05)
+
+
 @router.get(
     "/v1/reports/engagement",
     response_model=EngagementReport,
@@ -211,6 +232,14 @@ def engagement_report(
     cohort_id: Annotated[str | None, Query(max_length=128)] = None,
     weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
     format: Format = Format.json,
+    min_position: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            description="Wait (≤ 10 s) until the read models include your tenant's log up to "
+            "this position (read-your-writes).",
+        ),
+    ] = None,
 ) -> Any:
     """Rows for the caller's scope (learners, or figures per cohort/program/tenant), the tiles
     with their week-over-week change, and the weekly engagement series against the target.
@@ -222,6 +251,8 @@ def engagement_report(
             "reports need one of the roles platform_admin, company_admin, "
             "program_owner, manager, mentor or learner",
         )
+    if min_position:
+        wait_for_position(pool, principal.tenant_id, min_position)
     with pool.connection() as conn:
         if format is Format.csv and not csv_capability(conn, principal):
             raise Problem(

@@ -1,0 +1,90 @@
+"""Where writes landed: a background tail of the log and the dead letters.
+
+Mutation endpoints wait here for the sequence the sequencer gave their event (or the
+reason it was refused), so they can answer with a log position, and reads can ask to
+see at least that position (read-your-writes). Each API replica tails on its own,
+from the end of the log at start-up; memory is bounded to the most recent records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import structlog
+from confluent_kafka import Consumer, TopicPartition
+
+from events.kafka import consumer_config
+from events.reader import partitions_of
+from events.topics import topic_name
+from skillmind.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Landing:
+    sequence: int | None  # its position in the tenant's log, when accepted
+    refusal: str | None = None  # the dead-letter reason, when refused
+
+
+class LogTail:
+    def __init__(self, kafka: KafkaSettings, *, remember: int = 200_000) -> None:
+        self.topics = [topic_name(kafka, "log"), topic_name(kafka, "dead-letter")]
+        self._remember = remember
+        self._landed: OrderedDict[tuple[str, str], Landing] = OrderedDict()
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._consumer = Consumer(consumer_config(kafka))
+        # Explicit end offsets, resolved now: a write right after start-up is not missed.
+        start = []
+        for topic in self.topics:
+            for partition in partitions_of(kafka, topic):
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                start.append(TopicPartition(topic, partition, high))
+        self._consumer.assign(start)
+        self._thread = threading.Thread(target=self._run, name="log-tail", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = [m for m in self._consumer.consume(1000, timeout=0.2) if m.error() is None]
+            if not batch:
+                continue
+            with self._changed:
+                for msg in batch:
+                    landed = self._landing(msg.topic(), msg.value())
+                    if landed:
+                        self._landed[landed[0]] = landed[1]
+                while len(self._landed) > self._remember:
+                    self._landed.popitem(last=False)
+                self._changed.notify_all()
+
+    def _landing(self, topic: str, value: bytes) -> tuple[tuple[str, str], Landing] | None:
+        try:
+            body = json.loads(value)
+            if topic == self.topics[0]:
+                return (body["tenantid"], body["id"]), Landing(body["sequence"])
+            original = json.loads(base64.b64decode(body["original_base64"]))
+            return (original["tenantid"], original["id"]), Landing(None, body["reason"])
+        except (ValueError, KeyError, TypeError):
+            return None  # a dead letter that is not even an event: nobody waits for it
+
+    def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while (tenant, event_id) not in self._landed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+            return self._landed[(tenant, event_id)]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._consumer.close()

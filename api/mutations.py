@@ -1,0 +1,364 @@
+"""Directory and settings mutations. The API never writes a read model: each request
+appends one mutation event (the caller is its ``actor``) and answers 202 with the
+event id and, once the sequencer has placed it, its position in the tenant's log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from api.auth import Principal
+from api.deps import CurrentPrincipal
+from api.policy import append_refusal
+from api.problems import Problem
+from events.errors import LogError
+from schemas.types import Id, Role
+from schemas.v1 import (
+    CohortCreated,
+    LearnerEnrolled,
+    ProgramCreated,
+    ScoreWeights,
+    TenantCreated,
+    UserRegistered,
+)
+from schemas.validation import Invalid, validate_event
+
+router = APIRouter(tags=["directory and settings"])
+
+
+class Accepted(BaseModel):
+    event_id: str
+    tenant_id: str
+    type: str
+    position: int | None = Field(
+        description="The event's `sequence` in the tenant's log; null if "
+        "not yet placed when the request returned (`wait=false` or timeout)."
+    )
+
+
+WaitParam = Annotated[
+    bool, Query(description="Wait (≤ 10 s) until the event is in the log and answer with its position.")
+]
+TenantParam = Annotated[
+    str | None,
+    Query(
+        description="Tenant to act on; only a platform_admin may name another than the token's.",
+        max_length=128,
+    ),
+]
+
+
+def _tenant_of(principal: Principal, requested: str | None) -> str:
+    tenant = requested or principal.tenant_id
+    if tenant != principal.tenant_id and not principal.has("platform_admin"):
+        # Another tenant's resources do not exist for you: 404, never 403.
+        raise Problem(404, "Not found", f"tenant {tenant!r} not found")
+    return tenant
+
+
+async def append_mutation(
+    request: Request, principal: Principal, tenant: str, event_type: str, data: dict[str, Any], wait: bool
+) -> Accepted:
+    event = {
+        "specversion": "1.0",
+        "id": f"api-{uuid.uuid4().hex}",
+        "source": "/skillmind/api",
+        "type": event_type,
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "tenantid": tenant,
+        "actor": principal.user_id,
+        "data": data,
+    }
+    judged = validate_event(event)
+    if isinstance(judged, Invalid):
+        raise Problem(
+            422,
+            "Invalid mutation",
+            judged.reason,
+            errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in judged.problems],
+        )
+    refusal = append_refusal(principal, judged.envelope, judged.data)
+    if refusal:
+        status = 404 if refusal.rule == "tenant_forbidden" else 403
+        raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)
+    inbox = request.app.state.inbox
+    try:
+        await run_in_threadpool(inbox.append, [judged.record])
+    except LogError as err:
+        raise Problem(
+            503, "Log unavailable", f"{err}; retry the request", headers={"Retry-After": "5"}
+        ) from err
+    position = None
+    if wait:
+        landing = await run_in_threadpool(request.app.state.logtail.wait, tenant, event["id"], 10.0)
+        if landing and landing.refusal:
+            raise Problem(422, "Refused by the log", landing.refusal, event_id=event["id"])
+        position = landing.sequence if landing else None
+    return Accepted(event_id=event["id"], tenant_id=tenant, type=event_type, position=position)
+
+
+@router.post(
+    "/v1/tenants", status_code=202, response_model=Accepted, summary="Create a tenant (platform_admin)"
+)
+async def create_tenant(
+    request: Request, principal: CurrentPrincipal, body: TenantCreated, wait: WaitParam = True
+) -> Accepted:
+    return await append_mutation(
+        request, principal, body.tenant_id, TenantCreated.TYPE, body.model_dump(mode="json"), wait
+    )
+
+
+@router.post("/v1/programs", status_code=202, response_model=Accepted, summary="Create a program")
+async def create_program(
+    request: Request,
+    principal: CurrentPrincipal,
+    body: ProgramCreated,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        ProgramCreated.TYPE,
+        body.model_dump(mode="json"),
+        wait,
+    )
+
+
+@router.post("/v1/cohorts", status_code=202, response_model=Accepted, summary="Create a cohort")
+async def create_cohort(
+    request: Request,
+    principal: CurrentPrincipal,
+    body: CohortCreated,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        CohortCreated.TYPE,
+        body.model_dump(mode="json"),
+        wait,
+    )
+
+
+@router.post("/v1/users", status_code=202, response_model=Accepted, summary="Register a user with roles")
+async def register_user(
+    request: Request,
+    principal: CurrentPrincipal,
+    body: UserRegistered,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        UserRegistered.TYPE,
+        body.model_dump(mode="json"),
+        wait,
+    )
+
+
+@router.put(
+    "/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Grant a role"
+)
+async def grant_role(
+    request: Request,
+    principal: CurrentPrincipal,
+    user_id: Annotated[Id, Path()],
+    role: Role,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "role.granted",
+        {"user_id": user_id, "role": role},
+        wait,
+    )
+
+
+@router.delete(
+    "/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Revoke a role"
+)
+async def revoke_role(
+    request: Request,
+    principal: CurrentPrincipal,
+    user_id: Annotated[Id, Path()],
+    role: Role,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "role.revoked",
+        {"user_id": user_id, "role": role},
+        wait,
+    )
+
+
+@router.post(
+    "/v1/enrolments", status_code=202, response_model=Accepted, summary="Enrol a learner in a cohort"
+)
+async def enrol(
+    request: Request,
+    principal: CurrentPrincipal,
+    body: LearnerEnrolled,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        LearnerEnrolled.TYPE,
+        body.model_dump(mode="json"),
+        wait,
+    )
+
+
+class ManagerBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    manager_id: Id
+
+
+class MentorBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    mentor_id: Id
+
+
+@router.put(
+    "/v1/learners/{learner_id}/manager",
+    status_code=202,
+    response_model=Accepted,
+    summary="Assign a learner's manager",
+)
+async def assign_manager(
+    request: Request,
+    principal: CurrentPrincipal,
+    learner_id: Annotated[Id, Path()],
+    body: ManagerBody,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "manager.assigned",
+        {"learner_id": learner_id, "manager_id": body.manager_id},
+        wait,
+    )
+
+
+@router.post(
+    "/v1/learners/{learner_id}/mentors",
+    status_code=202,
+    response_model=Accepted,
+    summary="Assign a mentor to a learner",
+)
+async def assign_mentor(
+    request: Request,
+    principal: CurrentPrincipal,
+    learner_id: Annotated[Id, Path()],
+    body: MentorBody,
+    tenant_id: TenantParam = None,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "mentor.assigned",
+        {"learner_id": learner_id, "mentor_id": body.mentor_id},
+        wait,
+    )
+
+
+class SettingsBody(BaseModel):
+    """Score settings; fields left out keep their value."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "window_days": 28,
+                    "at_risk_below": 40,
+                    "target": 75,
+                    "weights": {"signin": 20, "attendance": 35, "progress": 25, "submissions": 20},
+                }
+            ]
+        },
+    }
+    window_days: int | None = Field(None, ge=7, le=182)
+    weights: ScoreWeights | None = None
+    at_risk_below: int | None = Field(None, ge=0, le=100)
+    target: int | None = Field(None, ge=0, le=100)
+
+
+@router.put(
+    "/v1/tenants/{tenant_id}/settings",
+    status_code=202,
+    response_model=Accepted,
+    summary="Change the tenant's score settings",
+)
+async def put_settings(
+    request: Request,
+    principal: CurrentPrincipal,
+    tenant_id: Annotated[Id, Path()],
+    body: SettingsBody,
+    wait: WaitParam = True,
+) -> Accepted:
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "tenant.settings_changed",
+        body.model_dump(mode="json", exclude_none=True),
+        wait,
+    )
+
+
+@router.put(
+    "/v1/tenants/{tenant_id}/capabilities",
+    status_code=202,
+    response_model=Accepted,
+    summary="Switch export capabilities on or off",
+)
+async def put_capabilities(
+    request: Request,
+    principal: CurrentPrincipal,
+    tenant_id: Annotated[Id, Path()],
+    flags: Annotated[
+        dict[str, bool],
+        Body(
+            examples=[
+                {"exports.csv": True, "exports.pdf": False, "exports.bulk": False, "audit.export": True}
+            ]
+        ),
+    ],
+    wait: WaitParam = True,
+) -> Accepted:
+    """A JSON object of flags (`exports.csv`, `exports.pdf`, `exports.bulk`, `audit.export`);
+    flags not named keep their value. Flags gate exports only: charts stay on."""
+    return await append_mutation(
+        request,
+        principal,
+        _tenant_of(principal, tenant_id),
+        "tenant.capabilities_changed",
+        {"flags": flags},
+        wait,
+    )
