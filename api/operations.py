@@ -76,7 +76,11 @@ def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
     return checks
 
 
-@router.get("/readyz", summary="Kafka, PostgreSQL and S3 reachable; projections' lag in records")
+@router.get(
+    "/readyz",
+    summary="Kafka, PostgreSQL and S3 reachable; projections' lag in log offsets "
+    "(transaction markers included)",
+)
 async def readyz(settings: SettingsDep, pool: PoolDep) -> JSONResponse:
     checks = await run_in_threadpool(_readiness, settings, pool)
     ready = all(checks[k] == "ok" for k in ("postgres", "kafka", "s3"))
