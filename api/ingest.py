@@ -11,12 +11,12 @@ from pydantic import BaseModel
 
 from api.deps import CurrentPrincipal, InboxDep, SettingsDep
 from api.policy import append_refusal
-from api.problems import PROBLEM_JSON, Problem
+from api.problems import PROBLEM_JSON, Problem, problem_responses
 from events.errors import LogError
 from schemas.envelope import BATCH_CONTENT_TYPE, CONTENT_TYPE
 from schemas.validation import Invalid, validate_event
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"], responses=problem_responses(400, 401, 413, 415, 422, 503))
 
 
 class FieldProblem(BaseModel):

@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 class Landing:
     sequence: int | None  # its position in the tenant's log, when accepted
     refusal: str | None = None  # the dead-letter reason, when refused
+    rule: str | None = None  # the first broken rule, e.g. "tenant_exists"
 
 
 class LogTail:
@@ -70,7 +71,8 @@ class LogTail:
             if topic == self.topics[0]:
                 return (body["tenantid"], body["id"]), Landing(body["sequence"])
             original = json.loads(base64.b64decode(body["original_base64"]))
-            return (original["tenantid"], original["id"]), Landing(None, body["reason"])
+            rule = body["problems"][0]["rule"] if body.get("problems") else None
+            return (original["tenantid"], original["id"]), Landing(None, body["reason"], rule)
         except (ValueError, KeyError, TypeError):
             return None  # a dead letter that is not even an event: nobody waits for it
 

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from api.auth import Principal
 from api.deps import CurrentPrincipal
 from api.policy import append_refusal
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 from events.errors import LogError
-from schemas.types import Id, Role
+from schemas.types import ID_PATTERN, Id, Role
 from schemas.v1 import (
     CohortCreated,
     LearnerEnrolled,
@@ -28,7 +28,7 @@ from schemas.v1 import (
 )
 from schemas.validation import Invalid, validate_event
 
-router = APIRouter(tags=["directory and settings"])
+router = APIRouter(tags=["directory and settings"], responses=problem_responses(401, 403, 404, 409, 422, 503))
 
 
 class Accepted(BaseModel):
@@ -41,12 +41,17 @@ class Accepted(BaseModel):
     )
 
 
+# How the sequencer's reasons for refusing a mutation map to HTTP.
+REFUSAL_STATUS = {"tenant_exists": 409, "unknown_tenant": 404}
+
 WaitParam = Annotated[
     bool, Query(description="Wait (≤ 10 s) until the event is in the log and answer with its position.")
 ]
 TenantParam = Annotated[
     str | None,
     Query(
+        pattern=ID_PATTERN,
+        min_length=1,
         description="Tenant to act on; only a platform_admin may name another than the token's.",
         max_length=128,
     ),
@@ -95,9 +100,17 @@ async def append_mutation(
         ) from err
     position = None
     if wait:
-        landing = await run_in_threadpool(request.app.state.logtail.wait, tenant, event["id"], 10.0)
+        landing = await run_in_threadpool(
+            request.app.state.logtail.wait,
+            tenant,
+            event["id"],
+            request.app.state.settings.api.read_your_writes_timeout_s,
+        )
         if landing and landing.refusal:
-            raise Problem(422, "Refused by the log", landing.refusal, event_id=event["id"])
+            status = REFUSAL_STATUS.get(landing.rule or "", 422)
+            raise Problem(
+                status, "Refused by the log", landing.refusal, event_id=event["id"], rule=landing.rule
+            )
         position = landing.sequence if landing else None
     return Accepted(event_id=event["id"], tenant_id=tenant, type=event_type, position=position)
 

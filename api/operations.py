@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, SettingsDep
+from api.problems import problem_responses
 from api.reports import RM, _latest_day
 from api.scope import scope_predicate
 from events.kafka import consumer_config
@@ -78,6 +79,7 @@ def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
 
 @router.get(
     "/readyz",
+    responses={503: {"description": "Not ready: the failing checks say why"}},
     summary="Kafka, PostgreSQL and S3 reachable; projections' lag in log offsets "
     "(transaction markers included)",
 )
@@ -96,6 +98,7 @@ class Overview(BaseModel):
 
 @router.get(
     "/v1/overview",
+    responses=problem_responses(401),
     response_model=Overview,
     tags=["reports"],
     summary="The overview tiles for the caller's scope",

@@ -31,6 +31,30 @@ class Problem(Exception):
         self.extensions = extensions
 
 
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI entries for RFC 9457 problem answers, for a route's or router's ``responses``."""
+    return {
+        status: {
+            "description": _TITLES.get(status, "Problem"),
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
     body = {
         "type": problem.kind,
@@ -79,10 +103,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 _TITLES = {
+    400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    409: "Conflict",
     405: "Method not allowed",
     413: "Content too large",
     415: "Unsupported media type",
+    422: "Invalid request",
+    503: "Unavailable",
 }

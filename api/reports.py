@@ -19,13 +19,13 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal
 from api.db import PoolDep
-from api.deps import CurrentPrincipal
-from api.problems import Problem
+from api.deps import CurrentPrincipal, SettingsDep
+from api.problems import Problem, problem_responses
 from api.scope import can_read_reports, scope_predicate
 from projections.figures import FIGURES
 from projections.runner import READ_MODEL_SCHEMA
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
 
 
@@ -197,7 +197,7 @@ def stream_csv(
             yield buffer.getvalue()
 
 
-def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float = 10.0) -> None:
+def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float) -> None:
     """Read-your-writes: block until the read models have applied ``position`` of ``tenant``."""
     deadline = time.monotonic() + timeout_s
     query = sql.SQL("select sequence from {rm}.tenant_positions where tenant_id = %s").format(rm=RM)
@@ -208,10 +208,11 @@ def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float = 
             return
         if time.monotonic() > deadline:
             raise Problem(
-                503,
+                409,
                 "Not yet visible",
-                f"the read models have not reached position {position} "
-                f"of your log yet (at {row[0] if row else 0}); retry shortly",
+                f"the read models have not reached position {position} of your log within "
+                f"{timeout_s:g} s (they are at {row[0] if row else 0}); use a position from a "
+                "write's 202 answer and retry shortly",
                 headers={"Retry-After": "1"},
             )
         time.sleep(0.05)
@@ -221,11 +222,12 @@ def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float = 
     "/v1/reports/engagement",
     response_model=EngagementReport,
     summary="Engagement report for the caller's scope (JSON or CSV)",
-    responses={200: {"content": {"text/csv": {}}}, 401: {}, 403: {}, 404: {}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def engagement_report(
     principal: CurrentPrincipal,
     pool: PoolDep,
+    settings: SettingsDep,
     day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
     group_by: GroupBy = GroupBy.learner,
     program_id: Annotated[str | None, Query(max_length=128)] = None,
@@ -252,7 +254,7 @@ def engagement_report(
             "program_owner, manager, mentor or learner",
         )
     if min_position:
-        wait_for_position(pool, principal.tenant_id, min_position)
+        wait_for_position(pool, principal.tenant_id, min_position, settings.api.read_your_writes_timeout_s)
     with pool.connection() as conn:
         if format is Format.csv and not csv_capability(conn, principal):
             raise Problem(

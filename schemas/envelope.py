@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.types import Id, UtcTime
+from schemas.types import Id, Int, UtcTime
 
 CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
@@ -31,14 +31,14 @@ class Envelope(BaseModel):
     dataschema: str | None = Field(None, max_length=512)
     data: dict[str, Any]
     tenantid: Id
-    schemaversion: StrictInt = Field(1, ge=1)
+    schemaversion: Int = Field(1, ge=1)
     actor: Id | None = None
 
 
 class LogRecord(Envelope):
     """A record of ``skillmind.log.v1``: the envelope plus what the sequencer adds."""
 
-    sequence: StrictInt = Field(ge=1, description="Per-tenant position, gap-free from 1.")
+    sequence: Int = Field(ge=1, description="Per-tenant position, gap-free from 1.")
     appendedat: UtcTime
     prevhash: str = Field(pattern=r"^[0-9a-f]{64}$")
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")

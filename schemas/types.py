@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -21,12 +21,14 @@ Role = Literal[
 ]
 ROLES: tuple[str, ...] = get_args(Role)
 
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+
 Id = Annotated[
     str,
     Field(
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+        pattern=ID_PATTERN,
         description="An opaque identifier: a letter or digit, then letters, digits and . _ : @ -",
     ),
 ]
@@ -37,6 +39,26 @@ def _text_only(value: object) -> object:
     if not isinstance(value, str | datetime):
         raise ValueError("must be an RFC 3339 date-time string")
     return value
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 3.0 as an integer, so we do; "3" and true are not numbers at all.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
+"""An integer as JSON Schema means it: 3 or 3.0, never "3" or true."""
+
+
+def bounded_int(ge: int, le: int) -> Any:
+    """``Int`` within [ge, le]; usable inside ``| None`` (the bounds stay in the JSON Schema)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_whole_number)]
 
 
 def _must_be_utc(value: datetime) -> datetime:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.types import ROLES, EventData, Id, Role, UtcTime
+from schemas.types import ROLES, EventData, Id, Int, Role, UtcTime, bounded_int
 
 # -- learner events ---------------------------------------------------------------
 
@@ -48,7 +48,7 @@ class PhaseAdvanced(EventData):
     KIND = "learner"
     learner_id: Id
     program_id: Id
-    phase: StrictInt = Field(ge=1)
+    phase: Int = Field(ge=1)
     final: StrictBool
 
 
@@ -91,7 +91,7 @@ class ProgramCreated(EventData):
     program_id: Id
     name: str = Field(min_length=1, max_length=200)
     owner_id: Id
-    pace_days: StrictInt = Field(14, ge=1, le=365)
+    pace_days: Int = Field(14, ge=1, le=365)
 
 
 class CohortCreated(EventData):
@@ -146,10 +146,10 @@ class ScoreWeights(BaseModel):
     """Relative weights of the score's components (only their ratios matter)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    signin: StrictInt = Field(ge=0, le=1000)
-    attendance: StrictInt = Field(ge=0, le=1000)
-    progress: StrictInt = Field(ge=0, le=1000)
-    submissions: StrictInt = Field(ge=0, le=1000)
+    signin: Int = Field(ge=0, le=1000)
+    attendance: Int = Field(ge=0, le=1000)
+    progress: Int = Field(ge=0, le=1000)
+    submissions: Int = Field(ge=0, le=1000)
 
 
 class TenantSettingsChanged(EventData):
@@ -157,10 +157,10 @@ class TenantSettingsChanged(EventData):
 
     TYPE = "tenant.settings_changed"
     KIND = "mutation"
-    window_days: StrictInt | None = Field(None, ge=7, le=182)
+    window_days: bounded_int(7, 182) | None = None  # type: ignore[valid-type]
     weights: ScoreWeights | None = None
-    at_risk_below: StrictInt | None = Field(None, ge=0, le=100)
-    target: StrictInt | None = Field(None, ge=0, le=100)
+    at_risk_below: bounded_int(0, 100) | None = None  # type: ignore[valid-type]
+    target: bounded_int(0, 100) | None = None  # type: ignore[valid-type]
 
 
 CAPABILITIES = ("exports.csv", "exports.pdf", "exports.bulk", "audit.export")

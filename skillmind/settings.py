@@ -77,6 +77,9 @@ class ApiSettings(BaseModel):
     jwks_url: str | None = None
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest ingest body accepted.")
     max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
+    read_your_writes_timeout_s: float = Field(
+        10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
+    )
 
 
 class SchedulerSettings(BaseModel):

@@ -99,7 +99,9 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
             params={"tenant_id": "ghost"},
             json={"program_id": "p", "name": "P", "owner_id": "o"},
         )
-        assert ghost.status_code == 422 and "does not exist" in ghost.json()["detail"]
+        assert ghost.status_code == 404 and "does not exist" in ghost.json()["detail"]
+        again = client.post("/v1/tenants", headers=root, json={"tenant_id": "acme", "name": "Acme"})
+        assert again.status_code == 409 and again.json()["rule"] == "tenant_exists"
         ready = client.get("/readyz").json()
         # Lag is in offsets: the log's transaction markers count, at most one per partition here.
         assert ready["ready"] is True and 0 <= ready["projection_lag"] <= pipeline.kafka.partitions
