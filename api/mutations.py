@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal
 from api.deps import CurrentPrincipal
@@ -345,6 +345,20 @@ async def put_settings(
     )
 
 
+class CapabilityFlags(BaseModel):
+    """Export capabilities to switch; flags not named keep their value (at least one flag)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=False,
+        json_schema_extra={"minProperties": 1, "examples": [{"exports.csv": True, "exports.pdf": False}]},
+    )
+    exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment] - unset means unchanged
+    exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment] - unset means unchanged
+    exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment] - unset means unchanged
+    audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment] - unset means unchanged
+
+
 @router.put(
     "/v1/tenants/{tenant_id}/capabilities",
     status_code=202,
@@ -355,23 +369,19 @@ async def put_capabilities(
     request: Request,
     principal: CurrentPrincipal,
     tenant_id: Annotated[Id, Path()],
-    flags: Annotated[
-        dict[str, bool],
-        Body(
-            examples=[
-                {"exports.csv": True, "exports.pdf": False, "exports.bulk": False, "audit.export": True}
-            ]
-        ),
-    ],
+    flags: CapabilityFlags,
     wait: WaitParam = True,
 ) -> Accepted:
     """A JSON object of flags (`exports.csv`, `exports.pdf`, `exports.bulk`, `audit.export`);
     flags not named keep their value. Flags gate exports only: charts stay on."""
+    named = flags.model_dump(by_alias=True, exclude_unset=True)
+    if not named:
+        raise Problem(422, "Invalid request", "name at least one capability flag")
     return await append_mutation(
         request,
         principal,
         _tenant_of(principal, tenant_id),
         "tenant.capabilities_changed",
-        {"flags": flags},
+        {"flags": named},
         wait,
     )
