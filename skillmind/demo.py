@@ -45,23 +45,36 @@ def run_demo(settings: Settings) -> None:
     writer.close()
 
     base = f"http://{settings.api.host}:{settings.api.port}"
+    click.echo(
+        f"\nSeeded tenant '{TENANT}': {len(seeded):,} events (12 programs, 3,000 learners, 8 weeks); "
+        "re-seeding adds nothing. The pipeline is folding them now.\n"
+    )
+    callers = [
+        ("platform_admin", "root"),
+        ("company_admin", "admin-1"),
+        ("program_owner", f"{TENANT}-owner-0"),
+        ("manager", f"{TENANT}-m0"),
+        ("mentor", f"{TENANT}-mentor0"),
+        ("learner", f"{TENANT}-l0"),
+    ]
+    for role, user in callers:
+        token = mint_token(settings.api, tenant=TENANT, user=user, roles=[role])
+        click.echo(f"# {role} ({user})")
+        click.echo(
+            f"curl -s '{base}/v1/reports/engagement?group_by=cohort' -H 'Authorization: Bearer {token}'\n"
+        )
     admin = mint_token(settings.api, tenant=TENANT, user="admin-1", roles=["company_admin"])
-    click.echo(f"\nSeeded tenant '{TENANT}' ({len(seeded)} events; re-seeding adds nothing).")
-    click.echo("Try:\n")
+    click.echo("# a CSV export, the overview tiles, and a settings change through the log")
+    click.echo(f"curl -s '{base}/v1/reports/engagement?format=csv' -H 'Authorization: Bearer {admin}'")
+    click.echo(f"curl -s '{base}/v1/overview' -H 'Authorization: Bearer {admin}'")
     click.echo(
-        f"  curl -s -X POST {base}/v1/events -H 'Authorization: Bearer {admin}' \\\n"
-        "    -H 'Content-Type: application/cloudevents+json' \\\n"
-        f'    -d \'{{"specversion":"1.0","id":"my-first-event","source":"/curl",'
-        f'"type":"learner.signed_in","time":"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",'
-        f'"tenantid":"{TENANT}","data":{{"learner_id":"learner-1"}}}}\'\n'
+        f"curl -s -X PUT '{base}/v1/tenants/{TENANT}/settings' -H 'Authorization: Bearer {admin}' "
+        "-H 'Content-Type: application/json' -d '{\"target\": 80}'\n"
     )
-    click.echo("  .venv/bin/skillmind audit verify --tenant demo")
     click.echo(
-        f"  psql '{settings.postgres.conninfo()}' -c 'select day, count(*), "
-        "percentile_cont(0.5) within group (order by score) from readmodel.daily_scores "
-        "group by day order by day desc limit 8'\n"
+        f"OpenAPI: {base}/docs    Verify the chain: .venv/bin/skillmind audit verify --tenant {TENANT}"
+        "    Stop: Ctrl-C\n"
     )
-    click.echo(f"  OpenAPI: {base}/docs      Stop: Ctrl-C\n")
 
     stop = threading.Event()
     pipeline = threading.Thread(

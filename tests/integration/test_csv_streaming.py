@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -19,7 +20,7 @@ ROWS = int(os.environ.get("SKILLMIND_CSV_TEST_ROWS", "1000000"))
 
 
 def _peak_rss_kib(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise AssertionError("no VmHWM")
@@ -37,15 +38,25 @@ def test_a_million_row_csv_streams_in_bounded_memory(log_settings: Settings, rep
         conn.execute(
             "insert into readmodel.daily_scores (tenant_id, learner_id, day, cohort_id, program_id, score, "
             "signin, attendance, progress, submissions, at_risk, active_7d, completed, tick_sequence, "
-            "computed_at) select 'big', 'learner-' || n, date '2026-11-27', 'c' || (n %% 50), 'p' || (n %% 12), "
+            "computed_at) select 'big', 'learner-' || n, date '2026-11-27', 'c' || (n %% 50), "
+            "'p' || (n %% 12), "
             "n %% 101, 0.5, 0.25, null, 1, n %% 101 < 40, true, false, 1, now() "
-            "from generate_series(1, %s) n", [ROWS])
+            "from generate_series(1, %s) n",
+            [ROWS],
+        )
     port = _free_port()
-    env = {**os.environ, "SKILLMIND_KAFKA__TOPIC_PREFIX": log_settings.kafka.topic_prefix,
-           "SKILLMIND_KAFKA__PARTITIONS": str(log_settings.kafka.partitions),
-           "SKILLMIND_POSTGRES__DBNAME": report_db.postgres.dbname}
-    server = subprocess.Popen([sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SKILLMIND_KAFKA__TOPIC_PREFIX": log_settings.kafka.topic_prefix,
+        "SKILLMIND_KAFKA__PARTITIONS": str(log_settings.kafka.partitions),
+        "SKILLMIND_POSTGRES__DBNAME": report_db.postgres.dbname,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     token = mint_token(report_db.api, tenant="big", user="admin", roles=["company_admin"])
     headers = {"Authorization": f"Bearer {token}"}
@@ -56,13 +67,18 @@ def test_a_million_row_csv_streams_in_bounded_memory(log_settings: Settings, rep
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        small = httpx.get(f"{base}/v1/reports/engagement", params={"format": "csv", "cohort_id": "c1"},
-                          headers=headers, timeout=60)
+        small = httpx.get(
+            f"{base}/v1/reports/engagement",
+            params={"format": "csv", "cohort_id": "c1"},
+            headers=headers,
+            timeout=60,
+        )
         assert small.status_code == 200
         warm = _peak_rss_kib(server.pid)
         lines = 0
-        with httpx.stream("GET", f"{base}/v1/reports/engagement", params={"format": "csv"},
-                          headers=headers, timeout=300) as response:
+        with httpx.stream(
+            "GET", f"{base}/v1/reports/engagement", params={"format": "csv"}, headers=headers, timeout=300
+        ) as response:
             assert response.status_code == 200
             for chunk in response.iter_bytes():
                 lines += chunk.count(b"\n")
