@@ -11,9 +11,7 @@ from skillmind.settings import PostgresSettings
 
 
 def make_pool(pg: PostgresSettings) -> ConnectionPool:
-    return ConnectionPool(
-        pg.conninfo(), min_size=1, max_size=16, open=True, kwargs={"autocommit": True}, name="api"
-    )
+    return ConnectionPool(pg.conninfo(), min_size=1, max_size=16, open=True, kwargs={"autocommit": True}, name="api")
 
 
 def get_pool(request: Request) -> ConnectionPool:

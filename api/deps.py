@@ -14,8 +14,7 @@ from skillmind.settings import Settings
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="A JWT minted by your identity provider "
-    "(locally: `skillmind token --tenant T --user U --role R`).",
+    description="A JWT minted by your identity provider (locally: `skillmind token --tenant T --user U --role R`).",
 )
 
 

@@ -82,14 +82,10 @@ def _items(content_type: str, payload: Any, max_batch: int) -> list[Any]:
         if not isinstance(payload, list):
             raise Problem(400, "Not a batch", f"{BATCH_CONTENT_TYPE} needs a JSON array of events")
         if len(payload) > max_batch:
-            raise Problem(
-                413, "Batch too large", f"{len(payload)} events in one batch; the limit is {max_batch}"
-            )
+            raise Problem(413, "Batch too large", f"{len(payload)} events in one batch; the limit is {max_batch}")
         return payload
     if not isinstance(payload, dict):
-        raise Problem(
-            400, "Not an event", f"{CONTENT_TYPE} needs one JSON object; send arrays as {BATCH_CONTENT_TYPE}"
-        )
+        raise Problem(400, "Not an event", f"{CONTENT_TYPE} needs one JSON object; send arrays as {BATCH_CONTENT_TYPE}")
     return [payload]
 
 

@@ -95,9 +95,7 @@ async def append_mutation(
     try:
         await run_in_threadpool(inbox.append, [judged.record])
     except LogError as err:
-        raise Problem(
-            503, "Log unavailable", f"{err}; retry the request", headers={"Retry-After": "5"}
-        ) from err
+        raise Problem(503, "Log unavailable", f"{err}; retry the request", headers={"Retry-After": "5"}) from err
     position = None
     if wait:
         landing = await run_in_threadpool(
@@ -108,16 +106,12 @@ async def append_mutation(
         )
         if landing and landing.refusal:
             status = REFUSAL_STATUS.get(landing.rule or "", 422)
-            raise Problem(
-                status, "Refused by the log", landing.refusal, event_id=event["id"], rule=landing.rule
-            )
+            raise Problem(status, "Refused by the log", landing.refusal, event_id=event["id"], rule=landing.rule)
         position = landing.sequence if landing else None
     return Accepted(event_id=event["id"], tenant_id=tenant, type=event_type, position=position)
 
 
-@router.post(
-    "/v1/tenants", status_code=202, response_model=Accepted, summary="Create a tenant (platform_admin)"
-)
+@router.post("/v1/tenants", status_code=202, response_model=Accepted, summary="Create a tenant (platform_admin)")
 async def create_tenant(
     request: Request, principal: CurrentPrincipal, body: TenantCreated, wait: WaitParam = True
 ) -> Accepted:
@@ -180,9 +174,7 @@ async def register_user(
     )
 
 
-@router.put(
-    "/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Grant a role"
-)
+@router.put("/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Grant a role")
 async def grant_role(
     request: Request,
     principal: CurrentPrincipal,
@@ -201,9 +193,7 @@ async def grant_role(
     )
 
 
-@router.delete(
-    "/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Revoke a role"
-)
+@router.delete("/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Revoke a role")
 async def revoke_role(
     request: Request,
     principal: CurrentPrincipal,
@@ -222,9 +212,7 @@ async def revoke_role(
     )
 
 
-@router.post(
-    "/v1/enrolments", status_code=202, response_model=Accepted, summary="Enrol a learner in a cohort"
-)
+@router.post("/v1/enrolments", status_code=202, response_model=Accepted, summary="Enrol a learner in a cohort")
 async def enrol(
     request: Request,
     principal: CurrentPrincipal,

@@ -80,8 +80,7 @@ def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
 @router.get(
     "/readyz",
     responses={503: {"description": "Not ready: the failing checks say why"}},
-    summary="Kafka, PostgreSQL and S3 reachable; projections' lag in log offsets "
-    "(transaction markers included)",
+    summary="Kafka, PostgreSQL and S3 reachable; projections' lag in log offsets (transaction markers included)",
 )
 async def readyz(settings: SettingsDep, pool: PoolDep) -> JSONResponse:
     checks = await run_in_threadpool(_readiness, settings, pool)
@@ -117,9 +116,7 @@ def overview(principal: CurrentPrincipal, pool: PoolDep) -> Overview:
             {**params, "day": day},
         ).fetchone()
         events = conn.execute(
-            sql.SQL(
-                "select coalesce(sum(sequence), 0) from {rm}.tenant_positions where tenant_id = %s"
-            ).format(rm=RM),
+            sql.SQL("select coalesce(sum(sequence), 0) from {rm}.tenant_positions where tenant_id = %s").format(rm=RM),
             [principal.tenant_id],
         ).fetchone()
     return Overview(

@@ -34,7 +34,5 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
         return None
     allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
     if not principal.has(*allowed):
-        return Problem(
-            "type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}"
-        )
+        return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
     return None

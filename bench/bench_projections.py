@@ -98,8 +98,7 @@ def replay_at(scale: float) -> list[Rate]:
     learners = max(100, int(1_400_000 * scale / EVENTS_PER_LEARNER / 4))
     settings = isolated_settings()
     events = sum(
-        write_log(settings, history(Shape(tenant=f"t{n}", learners=learners, days=56, seed=n)))
-        for n in range(4)
+        write_log(settings, history(Shape(tenant=f"t{n}", learners=learners, days=56, seed=n))) for n in range(4)
     )
     label = f"{scale:g}×"
     baseline = timed(f"{label} raw confluent-kafka consume of the log", events, lambda: raw_consume(settings))

@@ -14,9 +14,7 @@ from skillmind.settings import Settings, load_settings
 def isolated_settings(partitions: int = 6) -> Settings:
     """The configured services, with topics of the benchmark's own (a fresh prefix)."""
     base = load_settings()
-    kafka = base.kafka.model_copy(
-        update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}", "partitions": partitions}
-    )
+    kafka = base.kafka.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}", "partitions": partitions})
     settings = base.model_copy(update={"kafka": kafka})
     bootstrap_topics(settings.kafka)
     return settings

@@ -88,8 +88,7 @@ def bootstrap_topics(
         return reports
     except KafkaException as err:
         raise TopicBootstrapError(
-            f"topic bootstrap failed against {kafka.bootstrap_servers}: {err}; "
-            "is Kafka up? (skillmind services status)"
+            f"topic bootstrap failed against {kafka.bootstrap_servers}: {err}; is Kafka up? (skillmind services status)"
         ) from err
 
 

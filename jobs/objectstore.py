@@ -23,9 +23,7 @@ def make_client(s3: S3Settings, *, fail_fast: bool = False) -> Minio:
     """A minio client for the configured S3 server; ``fail_fast`` disables retries (probes)."""
     http = None
     if fail_fast:
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=1.0, read=2.0), retries=urllib3.Retry(total=0)
-        )
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1.0, read=2.0), retries=urllib3.Retry(total=0))
     return Minio(
         s3.endpoint,
         access_key=s3.access_key,

@@ -67,9 +67,7 @@ def scheduled_ticks(settings: Settings, days: list[date], database: str | None =
             tenants = known_tenants(settings, database)
             appended = 0
             for day in days:
-                done = {
-                    r[0] for r in conn.execute("select tenant_id from recompute_ticks where day = %s", [day])
-                }
+                done = {r[0] for r in conn.execute("select tenant_id from recompute_ticks where day = %s", [day])}
                 due = [t for t in tenants if t not in done]
                 if due:
                     append_ticks(settings, day, due)
@@ -118,6 +116,4 @@ def run_scheduler(settings: Settings, stop: threading.Event, database: str | Non
 
 
 def recompute_trigger(settings: Settings) -> CronTrigger:
-    return CronTrigger(
-        hour=settings.scheduler.recompute_hour, minute=settings.scheduler.recompute_minute, timezone=UTC
-    )
+    return CronTrigger(hour=settings.scheduler.recompute_hour, minute=settings.scheduler.recompute_minute, timezone=UTC)

@@ -11,9 +11,7 @@ class DatabaseError(Exception):
     """PostgreSQL is unreachable or refused an operation we need."""
 
 
-def connect(
-    pg: PostgresSettings, *, dbname: str | None = None, autocommit: bool = True
-) -> psycopg.Connection:
+def connect(pg: PostgresSettings, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:
     try:
         return psycopg.connect(pg.conninfo(dbname), autocommit=autocommit, connect_timeout=5)
     except psycopg.OperationalError as err:

@@ -109,9 +109,7 @@ def _submission_made(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
 
 
 def _tenant_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [
-        Upsert(t.TENANTS, {"tenant_id": r["tenantid"], "name": d["name"], "created_sequence": r["sequence"]})
-    ]
+    return [Upsert(t.TENANTS, {"tenant_id": r["tenantid"], "name": d["name"], "created_sequence": r["sequence"]})]
 
 
 def _program_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
@@ -221,10 +219,7 @@ def _settings_changed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
             {
                 "tenant_id": r["tenantid"],
                 "window_days": d.get("window_days"),
-                **{
-                    f"weight_{name}": weights.get(name)
-                    for name in ("signin", "attendance", "progress", "submissions")
-                },
+                **{f"weight_{name}": weights.get(name) for name in ("signin", "attendance", "progress", "submissions")},
                 "at_risk_below": d.get("at_risk_below"),
                 "target": d.get("target"),
             },

@@ -96,9 +96,7 @@ class LiveProjections:
             broker_max_poll_records=self.batch_size,
             stream_wait_empty=False,
         )
-        self.topic = self.app.topic(
-            self.topic_name, value_type=bytes, value_serializer="raw", key_serializer="raw"
-        )
+        self.topic = self.app.topic(self.topic_name, value_type=bytes, value_serializer="raw", key_serializer="raw")
         self.app.agent(self.topic, name="projections")(self._agent)
         self.app.on_partitions_assigned.connect(self._seek_to_stored)
 

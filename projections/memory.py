@@ -19,11 +19,7 @@ class MemoryTables:
             table[change.key] = merged(change.table, old, change.row)
 
     def select(self, table: Table, **equal: Any) -> list[dict[str, Any]]:
-        return [
-            row
-            for row in self.rows.get(table.name, {}).values()
-            if all(row[k] == v for k, v in equal.items())
-        ]
+        return [row for row in self.rows.get(table.name, {}).values() if all(row[k] == v for k, v in equal.items())]
 
 
 def merged(table: Table, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

@@ -58,8 +58,7 @@ def rebuild(
             outcome = writer.apply(_parse(chunk))
             if outcome.rewind:
                 raise LogError(
-                    f"the log has a sequence gap at partitions {sorted(outcome.rewind)}; "
-                    "run `skillmind audit verify`"
+                    f"the log has a sequence gap at partitions {sorted(outcome.rewind)}; run `skillmind audit verify`"
                 )
             if progress:
                 progress(len(chunk))
@@ -89,9 +88,7 @@ def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = No
             for table in [*ALL_TABLES, "tenant_positions"]:
                 name = table if isinstance(table, str) else table.name
                 conn.execute(
-                    sql.SQL("delete from {} where tenant_id = %s").format(
-                        sql.Identifier(READ_MODEL_SCHEMA, name)
-                    ),
+                    sql.SQL("delete from {} where tenant_id = %s").format(sql.Identifier(READ_MODEL_SCHEMA, name)),
                     [tenant],
                 )
             mine = (

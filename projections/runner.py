@@ -66,12 +66,8 @@ def ddl_fingerprint() -> str:
 def create_schema(conn: psycopg.Connection, schema: str) -> None:
     with conn.transaction():
         conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type]
-        conn.execute(
-            sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta"))
-        )
-        conn.execute(
-            sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()]
-        )
+        conn.execute(sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta")))
+        conn.execute(sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()])
         conn.execute(
             sql.SQL("create table {} (tenant_id text primary key, sequence bigint not null)").format(
                 sql.Identifier(schema, "tenant_positions")
@@ -84,9 +80,7 @@ def ensure_schema(conn: psycopg.Connection, schema: str = READ_MODEL_SCHEMA) -> 
     if schema_exists(conn, schema):
         has_meta = conn.execute("select to_regclass(%s)", [f'"{schema}".meta']).fetchone()[0]
         row = (
-            conn.execute(
-                sql.SQL("select ddl_sha256 from {}").format(sql.Identifier(schema, "meta"))
-            ).fetchone()
+            conn.execute(sql.SQL("select ddl_sha256 from {}").format(sql.Identifier(schema, "meta"))).fetchone()
             if has_meta
             else None
         )
@@ -118,10 +112,7 @@ def score_payload(change: Upsert, tick: dict[str, Any]) -> dict[str, Any]:
         "cohort_id": row["cohort_id"],
         "program_id": row["program_id"],
         "score": row["score"],
-        **{
-            c: None if row[c] is None else str(row[c])
-            for c in ("signin", "attendance", "progress", "submissions")
-        },
+        **{c: None if row[c] is None else str(row[c]) for c in ("signin", "attendance", "progress", "submissions")},
         "at_risk": row["at_risk"],
         "active_7d": row["active_7d"],
         "completed": row["completed"],
@@ -145,9 +136,7 @@ class ReadModelWriter:
         outcome = BatchOutcome()
         with self.conn.transaction(), self.conn.cursor() as cur:
             # Serialises writers of this schema (a live runner and a stray second one).
-            cur.execute(
-                sql.SQL("lock table {} in share row exclusive mode").format(self._table("tenant_positions"))
-            )
+            cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(self._table("tenant_positions")))
             tenants = {m.record["tenantid"] for m in messages}
             applied_seq: dict[str, int] = dict(
                 cur.execute(
@@ -179,9 +168,7 @@ class ReadModelWriter:
                     changes = changes_for(record, lambda tn, day: self._load(cur, tn, day))
                     apply_changes(cur, self.schema, changes)
                     if self.publish:
-                        outbox += [
-                            (p["id"], tenant, Jsonb(p)) for p in (score_payload(c, record) for c in changes)
-                        ]
+                        outbox += [(p["id"], tenant, Jsonb(p)) for p in (score_payload(c, record) for c in changes)]
                 else:
                     pending += changes_for(record, _no_rows)
                 applied_seq[tenant] = record["sequence"]
@@ -190,9 +177,7 @@ class ReadModelWriter:
             apply_changes(cur, self.schema, pending)
             self._advance(cur, next_offsets, applied_seq, tenants)
             if outbox:
-                cur.executemany(
-                    "insert into score_outbox (record_id, tenant_id, payload) values (%s, %s, %s)", outbox
-                )
+                cur.executemany("insert into score_outbox (record_id, tenant_id, payload) values (%s, %s, %s)", outbox)
             if stopped:
                 stored = stored_offsets(self.conn, self.schema, self.topic)
                 outcome.rewind = {p: stored.get(p, 0) for p in stopped}
@@ -235,12 +220,8 @@ def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEM
     with conn.transaction():
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(retired)))
         if schema_exists(conn, live):
-            conn.execute(
-                sql.SQL("alter schema {} rename to {}").format(sql.Identifier(live), sql.Identifier(retired))
-            )
-        conn.execute(
-            sql.SQL("alter schema {} rename to {}").format(sql.Identifier(rebuilt), sql.Identifier(live))
-        )
+            conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(live), sql.Identifier(retired)))
+        conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(rebuilt), sql.Identifier(live)))
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(retired)))
 
 

@@ -52,17 +52,13 @@ def score_settings(rows: Rows) -> ScoreSettings:
         return defaults
     row = rows["tenant_settings"][0]
     weights = {
-        name: Fraction(row[f"weight_{name}"])
-        if row.get(f"weight_{name}") is not None
-        else defaults.weights[name] * 100
+        name: Fraction(row[f"weight_{name}"]) if row.get(f"weight_{name}") is not None else defaults.weights[name] * 100
         for name in COMPONENTS
     }
     return ScoreSettings(
         window_days=row.get("window_days") or defaults.window_days,
         weights=weights,
-        at_risk_below=row["at_risk_below"]
-        if row.get("at_risk_below") is not None
-        else defaults.at_risk_below,
+        at_risk_below=row["at_risk_below"] if row.get("at_risk_below") is not None else defaults.at_risk_below,
         target=row["target"] if row.get("target") is not None else defaults.target,
     )
 
@@ -91,9 +87,7 @@ def tenant_facts(rows: Rows) -> TenantFacts:
     for r in rows.get("submissions", ()):
         by_learner[r["learner_id"]]["submitted"][r["assignment_id"]] = r["day"]
 
-    cohort_facts: dict[str, dict[str, dict[str, date]]] = defaultdict(
-        lambda: {"sessions": {}, "assignments": {}}
-    )
+    cohort_facts: dict[str, dict[str, dict[str, date]]] = defaultdict(lambda: {"sessions": {}, "assignments": {}})
     for r in rows.get("sessions", ()):
         cohort_facts[r["cohort_id"]]["sessions"][r["session_id"]] = r["starts_on"]
     for r in rows.get("assignments", ()):
@@ -118,9 +112,7 @@ def tenant_facts(rows: Rows) -> TenantFacts:
                 submitted=dict(facts["submitted"]),
             )
         )
-    return TenantFacts(
-        learners, {c: CohortFacts(f["sessions"], f["assignments"]) for c, f in cohort_facts.items()}
-    )
+    return TenantFacts(learners, {c: CohortFacts(f["sessions"], f["assignments"]) for c, f in cohort_facts.items()})
 
 
 def compute_day(rows: Rows, day: date) -> list[DailyScore]:
@@ -141,9 +133,7 @@ def compute_day(rows: Rows, day: date) -> list[DailyScore]:
 def _decimal(value: Fraction | None) -> Decimal | None:
     if value is None:
         return None
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
-        Decimal("0.000001"), rounding=ROUND_HALF_UP
-    )
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
 def score_rows(tenant: str, scores: Iterable[DailyScore], tick: Mapping[str, Any]) -> list[Upsert]:

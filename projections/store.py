@@ -28,20 +28,15 @@ def _on_conflict(table: Table) -> sql.Composable:
     if table.merge == "keep_first" or not table.value_columns:
         return sql.SQL("do nothing")
     if table.merge == "keep_min_day":
-        return sql.SQL("do update set day = least({t}.day, excluded.day)").format(
-            t=sql.Identifier(table.name)
-        )
+        return sql.SQL("do update set day = least({t}.day, excluded.day)").format(t=sql.Identifier(table.name))
     template = "{c} = excluded.{c}" if table.merge == "replace" else "{c} = coalesce(excluded.{c}, {t}.{c})"
     return sql.SQL("do update set ") + sql.SQL(", ").join(
-        sql.SQL(template).format(c=sql.Identifier(c), t=sql.Identifier(table.name))
-        for c in table.value_columns
+        sql.SQL(template).format(c=sql.Identifier(c), t=sql.Identifier(table.name)) for c in table.value_columns
     )
 
 
 def _upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Composed:
-    return sql.SQL(
-        "insert into {target} as {alias} ({columns}) {source} on conflict ({keys}) {action}"
-    ).format(
+    return sql.SQL("insert into {target} as {alias} ({columns}) {source} on conflict ({keys}) {action}").format(
         target=sql.Identifier(schema, table.name),
         alias=sql.Identifier(table.name),
         columns=sql.SQL(", ").join(map(sql.Identifier, table.columns)),
@@ -83,9 +78,7 @@ def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -
     return written
 
 
-def load_tick_rows(
-    cur: psycopg.Cursor, schema: str, tenant: str, day: date
-) -> dict[str, list[dict[str, Any]]]:
+def load_tick_rows(cur: psycopg.Cursor, schema: str, tenant: str, day: date) -> dict[str, list[dict[str, Any]]]:
     """The tenant's facts a tick for ``day`` may need; date bounds only prune, the pure
     rules in engagement.py decide what counts."""
     window_days = _window_days(cur, schema, tenant)

@@ -69,9 +69,7 @@ TENANT_SETTINGS = Table(
 )
 USERS = Table("users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text")))
 USER_ROLES = Table("user_roles", (TENANT, ("user_id", "text"), ("role", "text")), (("granted", "boolean"),))
-TENANT_CAPABILITIES = Table(
-    "tenant_capabilities", (TENANT, ("capability", "text")), (("enabled", "boolean"),)
-)
+TENANT_CAPABILITIES = Table("tenant_capabilities", (TENANT, ("capability", "text")), (("enabled", "boolean"),))
 PROGRAMS = Table(
     "programs",
     (TENANT, ("program_id", "text")),
@@ -97,9 +95,7 @@ MENTOR_LINKS = Table(
 )
 # -- activity facts ------------------------------------------------------------------------
 SIGNIN_DAYS = Table("signin_days", (TENANT, LEARNER, DAY), (), "keep_first", indexes=(("tenant_id", "day"),))
-ACTIVITY_DAYS = Table(
-    "activity_days", (TENANT, LEARNER, DAY), (), "keep_first", indexes=(("tenant_id", "day"),)
-)
+ACTIVITY_DAYS = Table("activity_days", (TENANT, LEARNER, DAY), (), "keep_first", indexes=(("tenant_id", "day"),))
 SESSIONS = Table(
     "sessions",
     (TENANT, ("session_id", "text")),
@@ -176,9 +172,7 @@ def ddl(schema: str) -> str:
             f'create table "{schema}".{table.name} ({columns}, primary key ({", ".join(table.key_columns)}))'
         )
         for n, index in enumerate(table.indexes):
-            statements.append(
-                f'create index {table.name}_ix{n} on "{schema}".{table.name} ({", ".join(index)})'
-            )
+            statements.append(f'create index {table.name}_ix{n} on "{schema}".{table.name} ({", ".join(index)})')
     statements.append(
         f'create table "{schema}".positions (topic text not null, partition integer not null, '
         f"next_offset bigint not null, primary key (topic, partition))"

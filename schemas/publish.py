@@ -140,10 +140,7 @@ def rendered() -> dict[Path, str]:
     files = {JSON_DIR / t / f"v{v}.json": data_schema(m) for (t, v), m in MODELS.items()}
     files[JSON_DIR / "log-record" / "v1.json"] = envelope_schema()
     files[ROOT / "asyncapi.json"] = asyncapi()
-    return {
-        path: json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        for path, body in files.items()
-    }
+    return {path: json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n" for path, body in files.items()}
 
 
 def stale_files() -> list[Path]:

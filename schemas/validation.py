@@ -58,9 +58,7 @@ def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
     return found
 
 
-def validate_event(
-    raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS
-) -> Valid | Invalid:
+def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> Valid | Invalid:
     """Judge one decoded JSON value as an incoming CloudEvent."""
     if not isinstance(raw, dict):
         return Invalid((Problem("$", "object_type", "an event must be a JSON object"),))

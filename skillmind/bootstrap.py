@@ -36,9 +36,7 @@ def bootstrap(settings: Settings) -> list[Check]:
     with connect(settings.postgres) as conn:
         applied = apply_migrations(conn)
         version = conn.execute("select max(version) from schema_migrations").fetchone()[0]
-    checks.append(
-        Check("database schema", True, f"version {version} ({len(applied)} migration(s) applied now)")
-    )
+    checks.append(Check("database schema", True, f"version {version} ({len(applied)} migration(s) applied now)"))
     for bucket in ensure_buckets(make_client(settings.s3), settings.s3):
         checks.append(Check(f"bucket {bucket.name}", True, "created" if bucket.created else "exists"))
     return checks

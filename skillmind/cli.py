@@ -97,9 +97,7 @@ def services_logs(settings: Settings, name: str, lines: int, follow: bool) -> No
     """Print the end of a service's log file."""
     (svc,) = services.select(settings, (name,))
     if not svc.log_path.exists():
-        raise click.ClickException(
-            f"{svc.log_path} does not exist yet; start it: skillmind services up {name}"
-        )
+        raise click.ClickException(f"{svc.log_path} does not exist yet; start it: skillmind services up {name}")
     click.echo(f"==> {svc.log_path}", err=True)
     subprocess.run(["tail", f"-n{lines}", *(["-F"] if follow else []), str(svc.log_path)])
 
@@ -151,9 +149,7 @@ def token(settings: Settings, tenant: str, user: str, roles: tuple[str, ...], ho
     from api.auth import mint_token
 
     try:
-        click.echo(
-            mint_token(settings.api, tenant=tenant, user=user, roles=list(roles), ttl=timedelta(hours=hours))
-        )
+        click.echo(mint_token(settings.api, tenant=tenant, user=user, roles=list(roles), ttl=timedelta(hours=hours)))
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--role") from err
 
@@ -299,9 +295,7 @@ def schemas_publish(check: bool) -> None:
         for path in stale:
             click.echo(f"stale: {path}")
         if stale:
-            raise click.ClickException(
-                "published schemas differ from the models; run `skillmind schemas publish`."
-            )
+            raise click.ClickException("published schemas differ from the models; run `skillmind schemas publish`.")
         click.echo("published schemas match the models")
         return
     try:

@@ -60,9 +60,7 @@ def run_demo(settings: Settings) -> None:
     for role, user in callers:
         token = mint_token(settings.api, tenant=TENANT, user=user, roles=[role])
         click.echo(f"# {role} ({user})")
-        click.echo(
-            f"curl -s '{base}/v1/reports/engagement?group_by=cohort' -H 'Authorization: Bearer {token}'\n"
-        )
+        click.echo(f"curl -s '{base}/v1/reports/engagement?group_by=cohort' -H 'Authorization: Bearer {token}'\n")
     admin = mint_token(settings.api, tenant=TENANT, user="admin-1", roles=["company_admin"])
     click.echo("# a CSV export, the overview tiles, and a settings change through the log")
     click.echo(f"curl -s '{base}/v1/reports/engagement?format=csv' -H 'Authorization: Bearer {admin}'")

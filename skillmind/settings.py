@@ -34,9 +34,7 @@ class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:19092"
     partitions: int = Field(6, ge=1, description="Partitions of every log topic.")
     replication_factor: int = Field(1, ge=1)
-    topic_prefix: str = Field(
-        "skillmind", description="Topics are named <prefix>.<name>.v<N>; tests use their own."
-    )
+    topic_prefix: str = Field("skillmind", description="Topics are named <prefix>.<name>.v<N>; tests use their own.")
 
 
 class PostgresSettings(BaseModel):

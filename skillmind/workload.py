@@ -106,9 +106,7 @@ def history(shape: Shape) -> Iterator[dict[str, Any]]:
                 )
         for learner, cohort, program, diligence in learners:
             if rng.random() < diligence * 0.8:
-                yield event(
-                    "learner.signed_in", {"learner_id": learner}, at + timedelta(hours=rng.randint(0, 8))
-                )
+                yield event("learner.signed_in", {"learner_id": learner}, at + timedelta(hours=rng.randint(0, 8)))
             for session, session_cohort in sessions:
                 if session_cohort == cohort and rng.random() < diligence:
                     yield event(
@@ -134,9 +132,7 @@ def history(shape: Shape) -> Iterator[dict[str, Any]]:
                     at + timedelta(hours=5),
                 )
         if shape.ticks:
-            yield event(
-                "engagement.recompute_requested", {"day": day.isoformat()}, at + timedelta(days=1, hours=-6)
-            )
+            yield event("engagement.recompute_requested", {"day": day.isoformat()}, at + timedelta(days=1, hours=-6))
 
 
 def write_log(settings: Any, events: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:

@@ -24,9 +24,7 @@ def select(settings: Settings, names: tuple[str, ...] = ()) -> list[LocalService
     """The named services (all when none are named), in start-up order."""
     unknown = set(names) - SERVICE_TYPES.keys()
     if unknown:
-        raise ServiceError(
-            f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_TYPES)}."
-        )
+        raise ServiceError(f"unknown service {', '.join(sorted(unknown))}; choose from {', '.join(SERVICE_TYPES)}.")
     return [cls(settings) for name, cls in SERVICE_TYPES.items() if not names or name in names]
 
 

@@ -115,8 +115,7 @@ class Kafka(LocalService):
         java = self.java
         if java_major_version(java) < 17:
             raise ServiceError(
-                f"{java} is older than Java 17, which Kafka 4 needs; set "
-                "SKILLMIND_SERVICES__JAVA_HOME to a JDK 17+."
+                f"{java} is older than Java 17, which Kafka 4 needs; set SKILLMIND_SERVICES__JAVA_HOME to a JDK 17+."
             )
         tmp = self.ensure_dir(self.home / "tmp")  # native snappy/zstd libs need an exec-able dir
         return [

@@ -62,9 +62,7 @@ class Postgres(LocalService):
         try:
             pwd.getpwnam("postgres")
         except KeyError as err:
-            raise PrerequisiteMissing(
-                f"running as root needs the `postgres` system user: {INSTALL_HINT}"
-            ) from err
+            raise PrerequisiteMissing(f"running as root needs the `postgres` system user: {INSTALL_HINT}") from err
         return "postgres"
 
     def _own(self, path: Path) -> None:
@@ -106,9 +104,7 @@ class Postgres(LocalService):
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise ServiceError(
-                f"initdb failed; remove {self.data_dir} to start afresh:\n{result.stderr[-2000:]}"
-            )
+            raise ServiceError(f"initdb failed; remove {self.data_dir} to start afresh:\n{result.stderr[-2000:]}")
 
     def launch(self) -> Launch:
         bin_dir = find_bin_dir(self.settings.services.postgres_bin_dir)

@@ -23,8 +23,6 @@ def report_db(services_up: Settings) -> Iterator[Settings]:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     with psycopg.connect(services_up.postgres.conninfo(name), autocommit=True) as conn:
         apply_migrations(conn)
-    yield services_up.model_copy(
-        update={"postgres": services_up.postgres.model_copy(update={"dbname": name})}
-    )
+    yield services_up.model_copy(update={"postgres": services_up.postgres.model_copy(update={"dbname": name})})
     with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -55,9 +55,7 @@ def inbox_drained(settings: Settings) -> bool:
         committed = probe.committed(parts, timeout=10)
     finally:
         probe.close()
-    start = [
-        tp if tp.offset >= 0 else TopicPartition(inbox, tp.partition, OFFSET_BEGINNING) for tp in committed
-    ]
+    start = [tp if tp.offset >= 0 else TopicPartition(inbox, tp.partition, OFFSET_BEGINNING) for tp in committed]
     reader = Consumer(consumer_config(settings.kafka, **{"enable.partition.eof": True}))
     try:
         reader.assign(start)

@@ -30,7 +30,5 @@ def seed(conninfo: str, events: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     records = sequenced(events)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         ensure_schema(conn)
-        ReadModelWriter(conn, "seed", publish=False).apply(
-            [LogMessage(0, n, r) for n, r in enumerate(records)]
-        )
+        ReadModelWriter(conn, "seed", publish=False).apply([LogMessage(0, n, r) for n, r in enumerate(records)])
     return records

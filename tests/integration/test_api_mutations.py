@@ -30,9 +30,7 @@ def pipeline(log_settings: Settings, report_db: Settings) -> Iterator[Settings]:
 
 
 def auth(settings: Settings, tenant: str, user: str, *roles: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {mint_token(settings.api, tenant=tenant, user=user, roles=list(roles))}"
-    }
+    return {"Authorization": f"Bearer {mint_token(settings.api, tenant=tenant, user=user, roles=list(roles))}"}
 
 
 def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings) -> None:
@@ -75,9 +73,7 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
         assert off["position"] == 8
 
         manager = auth(pipeline, "acme", "m1", "manager")
-        report = client.get(
-            "/v1/reports/engagement", headers=manager, params={"min_position": off["position"]}
-        )
+        report = client.get("/v1/reports/engagement", headers=manager, params={"min_position": off["position"]})
         assert report.status_code == 200, report.text
         assert [r["learner_id"] for r in report.json()["rows"]] == ["l1"]
         csv = client.get(

@@ -36,9 +36,7 @@ def auth(
     roles: tuple[str, ...] = ("platform_admin",),
     user: str = "admin-1",
 ) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {mint_token(settings.api, tenant=tenant, user=user, roles=list(roles))}"
-    }
+    return {"Authorization": f"Bearer {mint_token(settings.api, tenant=tenant, user=user, roles=list(roles))}"}
 
 
 def post(client: TestClient, settings: Settings, events: Any, **kw: Any) -> Any:
@@ -48,9 +46,7 @@ def post(client: TestClient, settings: Settings, events: Any, **kw: Any) -> Any:
 
 def acme_history(n: int) -> list[dict[str, Any]]:
     events = [
-        cloud_event(
-            "tenant.created", {"tenant_id": "acme", "name": "Acme"}, tenant="acme", event_id="acme-created"
-        )
+        cloud_event("tenant.created", {"tenant_id": "acme", "name": "Acme"}, tenant="acme", event_id="acme-created")
     ]
     events += [
         cloud_event(

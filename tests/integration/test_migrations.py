@@ -22,9 +22,7 @@ def test_migrations_apply_once_and_twice_changes_nothing(pg_conn: psycopg.Connec
 
     assert apply_migrations(pg_conn) == []
     assert _schema(pg_conn) == before
-    assert (
-        pg_conn.execute("select version, checksum, applied_at from schema_migrations").fetchall() == history
-    )
+    assert pg_conn.execute("select version, checksum, applied_at from schema_migrations").fetchall() == history
 
 
 def test_an_edited_migration_is_refused(pg_conn: psycopg.Connection) -> None:

@@ -49,9 +49,7 @@ def test_api_honours_its_openapi(api_schema: schemathesis.BaseSchema, api_settin
     for operation in operations:
         # schemathesis's pytest plugin does not run on pytest 9 yet, so each operation's
         # cases are drawn by hypothesis here, one bounded run per operation.
-        @settings(
-            max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
             case.call_and_validate(headers=headers)

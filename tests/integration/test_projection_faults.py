@@ -61,8 +61,7 @@ def test_sigkill_loop_then_checksums_equal_a_clean_replay(
 ) -> None:
     live_db, replay_db = two_databases
     total = sum(
-        write_log(log_settings, history(Shape(tenant=f"t{n}", learners=LEARNERS, days=56, seed=n)))
-        for n in range(3)
+        write_log(log_settings, history(Shape(tenant=f"t{n}", learners=LEARNERS, days=56, seed=n))) for n in range(3)
     )
     env = {
         **os.environ,

@@ -149,9 +149,7 @@ def test_scheduler_appends_one_tick_per_tenant_and_day(log_settings: Settings, f
     run_processor_until(log_settings, fresh_db, len(log_records(log_settings)))
     day = date(2026, 11, 27)
     # Two schedulers at 02:15 at once, then a restart that catches up.
-    threads = [
-        threading.Thread(target=scheduled_ticks, args=(log_settings, [day], fresh_db)) for _ in range(2)
-    ]
+    threads = [threading.Thread(target=scheduled_ticks, args=(log_settings, [day], fresh_db)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -32,9 +32,7 @@ def client(report_db: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def get(
-    client: TestClient, settings: Settings, tenant: str, user: str, roles: list[str], **params: Any
-) -> Any:
+def get(client: TestClient, settings: Settings, tenant: str, user: str, roles: list[str], **params: Any) -> Any:
     token = mint_token(settings.api, tenant=tenant, user=user, roles=roles)
     return client.get("/v1/reports/engagement", params=params, headers={"Authorization": f"Bearer {token}"})
 
@@ -46,9 +44,7 @@ def directories(draw: st.DrawFn) -> dict[str, Any]:
     for tenant in ("ta", "tb"):
         people = [f"{tenant}-u{i}" for i in range(draw(st.integers(3, 7)))]
         programs = {f"{tenant}-p{i}": draw(st.sampled_from(people)) for i in range(draw(st.integers(1, 3)))}
-        cohorts = {
-            f"{tenant}-c{i}": draw(st.sampled_from(sorted(programs))) for i in range(draw(st.integers(1, 3)))
-        }
+        cohorts = {f"{tenant}-c{i}": draw(st.sampled_from(sorted(programs))) for i in range(draw(st.integers(1, 3)))}
         learners = draw(st.lists(st.sampled_from(people), unique=True, min_size=1))
         enrolments = {lr: draw(st.sampled_from(sorted(cohorts))) for lr in learners}
         managers = {lr: draw(st.sampled_from(people)) for lr in learners if draw(st.booleans())}
@@ -177,9 +173,7 @@ def test_tiles_series_and_week_over_week(client: TestClient, report_db: Settings
     assert body["tiles"]["engagement"]["change"] == row["engagement"] - last_week["engagement"]
 
 
-def test_median_of_an_even_count_is_the_mean_of_the_two_middles(
-    client: TestClient, report_db: Settings
-) -> None:
+def test_median_of_an_even_count_is_the_mean_of_the_two_middles(client: TestClient, report_db: Settings) -> None:
     seed(report_db.postgres.conninfo(), history(Shape(tenant="acme", learners=4, days=3, end=D)))
     body = get(client, report_db, "acme", "admin", ["company_admin"], group_by="learner").json()
     scores = sorted(r["score"] for r in body["rows"])

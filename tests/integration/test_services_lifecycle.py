@@ -100,9 +100,7 @@ def test_up_twice_reuses_what_runs(private_stack: tuple[dict[str, str], Settings
 
 
 @pytest.mark.parametrize("victim", ["kafka", "postgres", "s3"])
-def test_killed_service_is_reported_then_restarted(
-    private_stack: tuple[dict[str, str], Settings], victim: str
-) -> None:
+def test_killed_service_is_reported_then_restarted(private_stack: tuple[dict[str, str], Settings], victim: str) -> None:
     env, settings = private_stack
     topic = f"lifecycle-{uuid.uuid4().hex[:8]}"
     bootstrap_topics(settings.kafka, [TopicSpec(topic, 1, 1)])

@@ -43,9 +43,7 @@ def _chain(tenant: str, count: int) -> list[dict[str, Any]]:
     state = SequencerState(timedelta(days=7))
     batch = state.batch(T0)
     events = [cloud_event("tenant.created", {"tenant_id": tenant, "name": "T"}, tenant=tenant)]
-    events += [
-        cloud_event("learner.signed_in", {"learner_id": f"l{i}"}, tenant=tenant) for i in range(count - 1)
-    ]
+    events += [cloud_event("learner.signed_in", {"learner_id": f"l{i}"}, tenant=tenant) for i in range(count - 1)]
     records = []
     for event in events:
         valid = validate_event(event)

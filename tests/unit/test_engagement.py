@@ -43,9 +43,7 @@ class Log:
         self.add("program.created", {"program_id": "p", "name": "P", "owner_id": "o", "pace_days": 7})
         self.add("cohort.created", {"cohort_id": "c", "program_id": "p", "name": "C"})
 
-    def add(
-        self, kind: str, data: dict[str, Any], when: datetime | None = None, event_id: str | None = None
-    ) -> None:
+    def add(self, kind: str, data: dict[str, Any], when: datetime | None = None, event_id: str | None = None) -> None:
         event = cloud_event(kind, data, tenant=self.tenant, time=when or at(D), event_id=event_id)
         valid = validate_event(event)
         assert isinstance(valid, Valid), valid
@@ -181,10 +179,7 @@ def test_rounding_is_half_up_in_exact_arithmetic() -> None:
     }
     # 100 × (0.2·0.5 + 0.25·0.5) ÷ 0.45 = 50 exactly; floats would be fine here, but
     # 100 × 0.35·(1/2) ÷ 0.35 + ... edge: signin 5/8 alone → 62.5 → 63
-    assert (
-        score({"signin": Fraction(5, 8), "attendance": None, "progress": None, "submissions": None}, weights)
-        == 63
-    )
+    assert score({"signin": Fraction(5, 8), "attendance": None, "progress": None, "submissions": None}, weights) == 63
     assert (
         score(
             {"signin": Fraction(1, 2), "attendance": None, "progress": Fraction(1, 2), "submissions": None},

@@ -15,9 +15,7 @@ def test_split_address() -> None:
 def test_pid_file_tracks_only_a_live_process(tmp_path: Path) -> None:
     pid_file = PidFile(tmp_path / "x.pid")
     assert pid_file.alive_pid() is None
-    pid = spawn(
-        [sys.executable, "-c", "import time; time.sleep(60)"], log_path=tmp_path / "x.log", pid_file=pid_file
-    )
+    pid = spawn([sys.executable, "-c", "import time; time.sleep(60)"], log_path=tmp_path / "x.log", pid_file=pid_file)
     assert pid_file.alive_pid() == pid
     assert terminate(pid_file, timeout_s=5)
     assert pid_file.alive_pid() is None
@@ -26,9 +24,7 @@ def test_pid_file_tracks_only_a_live_process(tmp_path: Path) -> None:
 
 
 def test_stale_pid_file_is_not_alive(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid_file = PidFile(tmp_path / "stale.pid")
     pid_file.write(int(done.stdout))
     assert pid_file.alive_pid() is None

@@ -20,9 +20,7 @@ def valid(event: dict) -> Valid:
 
 
 def created(tenant: str, event_id: str | None = None) -> Valid:
-    return valid(
-        cloud_event("tenant.created", {"tenant_id": tenant, "name": tenant}, tenant=tenant, event_id=event_id)
-    )
+    return valid(cloud_event("tenant.created", {"tenant_id": tenant, "name": tenant}, tenant=tenant, event_id=event_id))
 
 
 def signin(tenant: str, event_id: str) -> Valid:
@@ -99,9 +97,7 @@ def test_recovered_state_continues_the_chain() -> None:
     state = SequencerState(timedelta(days=7))
     batch = state.batch(T0)
     records = [
-        d.record
-        for d in (batch.decide(created("acme")), batch.decide(signin("acme", "e1")))
-        if isinstance(d, Append)
+        d.record for d in (batch.decide(created("acme")), batch.decide(signin("acme", "e1"))) if isinstance(d, Append)
     ]
     batch.commit()
     recovered = SequencerState(timedelta(days=7))
@@ -112,9 +108,7 @@ def test_recovered_state_continues_the_chain() -> None:
 
 
 @settings(max_examples=100)
-@given(
-    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 15)), max_size=80), st.integers(1, 10)
-)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 15)), max_size=80), st.integers(1, 10))
 def test_any_stream_yields_gap_free_verifiable_chains(stream: list[tuple[str, int]], per_batch: int) -> None:
     state = SequencerState(timedelta(days=7))
     log: list[dict] = []

@@ -98,16 +98,12 @@ def test_unknown_fields_unknown_types_and_non_utc_times_are_refused() -> None:
     assert isinstance(future_version, Invalid) and future_version.problems[0].rule == "unknown_type"
     local = validate_event({**_event("learner.signed_in"), "time": "2026-11-01T10:00:00+02:00"})
     assert isinstance(local, Invalid) and local.problems[0].field == "time"
-    epoch = validate_event(
-        _event("session.scheduled", {**EXAMPLE_DATA["session.scheduled"], "starts_at": 1767225600})
-    )
+    epoch = validate_event(_event("session.scheduled", {**EXAMPLE_DATA["session.scheduled"], "starts_at": 1767225600}))
     assert isinstance(epoch, Invalid) and epoch.problems[0].field == "data.starts_at"
 
 
 def test_record_is_normalised() -> None:
-    event = _event(
-        "program.created", {k: v for k, v in EXAMPLE_DATA["program.created"].items() if k != "pace_days"}
-    )
+    event = _event("program.created", {k: v for k, v in EXAMPLE_DATA["program.created"].items() if k != "pace_days"})
     event["time"] = "2026-11-01T10:00:00+00:00"
     record = validate_event(event).record  # type: ignore[union-attr]
     assert record["time"] == "2026-11-01T10:00:00Z"
@@ -117,9 +113,7 @@ def test_record_is_normalised() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=6)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=6),
     max_leaves=20,
 )
 
