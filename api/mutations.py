@@ -17,7 +17,7 @@ from api.deps import CurrentPrincipal
 from api.policy import append_refusal
 from api.problems import Problem, problem_responses
 from events.errors import LogError
-from schemas.types import ID_PATTERN, Id, Role
+from schemas.types import ID_PATTERN, EventData, Id, Role
 from schemas.v1 import (
     CohortCreated,
     LearnerEnrolled,
@@ -120,60 +120,6 @@ async def create_tenant(
     )
 
 
-@router.post("/v1/programs", status_code=202, response_model=Accepted, summary="Create a program")
-async def create_program(
-    request: Request,
-    principal: CurrentPrincipal,
-    body: ProgramCreated,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        ProgramCreated.TYPE,
-        body.model_dump(mode="json"),
-        wait,
-    )
-
-
-@router.post("/v1/cohorts", status_code=202, response_model=Accepted, summary="Create a cohort")
-async def create_cohort(
-    request: Request,
-    principal: CurrentPrincipal,
-    body: CohortCreated,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        CohortCreated.TYPE,
-        body.model_dump(mode="json"),
-        wait,
-    )
-
-
-@router.post("/v1/users", status_code=202, response_model=Accepted, summary="Register a user with roles")
-async def register_user(
-    request: Request,
-    principal: CurrentPrincipal,
-    body: UserRegistered,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        UserRegistered.TYPE,
-        body.model_dump(mode="json"),
-        wait,
-    )
-
-
 @router.put("/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Grant a role")
 async def grant_role(
     request: Request,
@@ -212,22 +158,29 @@ async def revoke_role(
     )
 
 
-@router.post("/v1/enrolments", status_code=202, response_model=Accepted, summary="Enrol a learner in a cohort")
-async def enrol(
-    request: Request,
-    principal: CurrentPrincipal,
-    body: LearnerEnrolled,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        LearnerEnrolled.TYPE,
-        body.model_dump(mode="json"),
-        wait,
-    )
+def _directory_route(path: str, model: type[EventData], summary: str) -> None:
+    """POST ``path`` with the event's own data model as the body: one route per directory event."""
+
+    async def create(
+        request: Request,
+        principal: CurrentPrincipal,
+        body: model,  # type: ignore[valid-type]
+        tenant_id: TenantParam = None,
+        wait: WaitParam = True,
+    ) -> Accepted:
+        return await append_mutation(
+            request, principal, _tenant_of(principal, tenant_id), model.TYPE, body.model_dump(mode="json"), wait
+        )
+
+    create.__name__ = f"create_{model.TYPE.split('.')[0]}"
+    create.__annotations__["body"] = model  # a real class, not the string "model" (postponed annotations)
+    router.post(path, status_code=202, response_model=Accepted, summary=summary)(create)
+
+
+_directory_route("/v1/programs", ProgramCreated, "Create a program")
+_directory_route("/v1/cohorts", CohortCreated, "Create a cohort")
+_directory_route("/v1/users", UserRegistered, "Register a user with roles")
+_directory_route("/v1/enrolments", LearnerEnrolled, "Enrol a learner in a cohort")
 
 
 class ManagerBody(BaseModel):

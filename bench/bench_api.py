@@ -23,8 +23,9 @@ import psycopg
 
 from api.auth import mint_token
 from bench.bench_log import free_port
-from bench.bench_projections import drop_database, fresh_database
+from bench.bench_projections import fresh_database
 from bench.common import isolated_settings
+from projections.database import drop_database
 from projections.runner import ensure_schema
 from skillmind.settings import Settings
 
@@ -150,7 +151,7 @@ def main() -> None:
         if server:
             server.terminate()
             server.wait(30)
-        drop_database(settings, database)
+        drop_database(settings.postgres, database)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ from datetime import date
 
 import faust
 import psycopg
-from psycopg import sql
 
 from bench.common import Rate, isolated_settings, report, timed
 from events.reader import read_to_end
 from events.topics import topic_name
+from projections.database import create_database, drop_database
 from projections.live import _Transport  # noqa: F401 - registers the read_committed transport
-from projections.migrate import apply_migrations
 from projections.rebuild import rebuild
 from projections.runner import LogMessage, ReadModelWriter, ensure_schema
 from schemas.examples import cloud_event
@@ -36,17 +35,7 @@ EVENTS_PER_LEARNER = 41  # of Shape(days=56), measured
 
 
 def fresh_database(settings: Settings) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(settings.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with psycopg.connect(settings.postgres.conninfo(name), autocommit=True) as conn:
-        apply_migrations(conn)
-    return name
-
-
-def drop_database(settings: Settings, name: str) -> None:
-    with psycopg.connect(settings.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    return create_database(settings.postgres, f"bench_{uuid.uuid4().hex[:8]}")
 
 
 def raw_consume(settings: Settings) -> int:
@@ -110,13 +99,13 @@ def replay_at(scale: float) -> list[Rate]:
             lambda: rebuild(settings, database=database),
         )
     finally:
-        drop_database(settings, database)
+        drop_database(settings.postgres, database)
     database = fresh_database(settings)
     try:
         count, seconds = per_event_faust(settings, database, seconds=20)
         per_event = Rate(f"{label} plain per-event faust agent, same fold", count, seconds)
     finally:
-        drop_database(settings, database)
+        drop_database(settings.postgres, database)
     return [baseline, replay, per_event]
 
 
@@ -143,7 +132,7 @@ def recompute_at(learners: int) -> Rate:
             assert rows == learners, rows
         return rate
     finally:
-        drop_database(settings, database)
+        drop_database(settings.postgres, database)
 
 
 def main() -> None:

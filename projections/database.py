@@ -19,3 +19,23 @@ def connect(pg: PostgresSettings, *, dbname: str | None = None, autocommit: bool
             f"cannot connect to PostgreSQL at {pg.host}:{pg.port}/{dbname or pg.dbname}: "
             f"{str(err).strip().splitlines()[0]}; is it up? (skillmind services status)"
         ) from err
+
+
+def create_database(pg: PostgresSettings, name: str) -> str:
+    """Create database ``name`` on the configured server and apply the migrations to it."""
+    from psycopg import sql
+
+    from projections.migrate import apply_migrations
+
+    with connect(pg, dbname="postgres") as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    with connect(pg, dbname=name) as conn:
+        apply_migrations(conn)
+    return name
+
+
+def drop_database(pg: PostgresSettings, name: str) -> None:
+    from psycopg import sql
+
+    with connect(pg, dbname="postgres") as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from projections.migrate import apply_migrations
+from projections.database import create_database, drop_database
 from projections.rebuild import checksums, rebuild
 from skillmind.settings import Settings
 from skillmind.workload import Shape, history, write_log
@@ -30,22 +29,12 @@ LEARNERS = int(os.environ.get("SKILLMIND_FAULT_LEARNERS", "700"))
 KILLS = 6
 
 
-def _database(settings: Settings) -> str:
-    name = f"fault_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(settings.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with psycopg.connect(settings.postgres.conninfo(name), autocommit=True) as conn:
-        apply_migrations(conn)
-    return name
-
-
 @pytest.fixture
 def two_databases(services_up: Settings) -> Iterator[tuple[str, str]]:
-    names = (_database(services_up), _database(services_up))
-    yield names
-    with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
-        for name in names:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    names = tuple(create_database(services_up.postgres, f"fault_{uuid.uuid4().hex[:10]}") for _ in range(2))
+    yield names  # type: ignore[misc]
+    for name in names:
+        drop_database(services_up.postgres, name)
 
 
 def _applied(settings: Settings, database: str) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -20,7 +18,6 @@ from events.topics import topic_name
 from jobs.scheduler import days_to_catch_up, scheduled_ticks
 from projections.fold import fold_in_memory
 from projections.live import LiveProjections
-from projections.migrate import apply_migrations
 from projections.rebuild import checksums, rebuild
 from projections.runner import READ_MODEL_SCHEMA, LogMessage, ReadModelWriter, ensure_schema
 from projections.tables import ALL_TABLES
@@ -30,15 +27,8 @@ from tests.integration.logtools import log_records, running_sequencer, wait_drai
 
 
 @pytest.fixture
-def fresh_db(services_up: Settings) -> Iterator[str]:
-    name = f"proj_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    with psycopg.connect(services_up.postgres.conninfo(name), autocommit=True) as conn:
-        apply_migrations(conn)
-    yield name
-    with psycopg.connect(services_up.postgres.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+def fresh_db(report_db: Settings) -> str:
+    return report_db.postgres.dbname
 
 
 def sequence(settings: Settings, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
