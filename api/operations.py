@@ -104,7 +104,8 @@ class Overview(BaseModel):
 )
 def overview(principal: CurrentPrincipal, pool: PoolDep) -> Overview:
     """Programs with learners in your scope, their median engagement on the latest computed
-    day, reports generated in the last 30 days, and your tenant's events in the audit log."""
+    day, reports generated in the last 30 days (`export.completed` events) and the mutations
+    in your tenant's audit log."""
     scope, params = scope_predicate(principal)
     with pool.connection() as conn:
         day = _latest_day(conn, principal)
@@ -115,13 +116,17 @@ def overview(principal: CurrentPrincipal, pool: PoolDep) -> Overview:
             ).format(figures=FIGURES, rm=RM, scope=scope),
             {**params, "day": day},
         ).fetchone()
-        events = conn.execute(
-            sql.SQL("select coalesce(sum(sequence), 0) from {rm}.tenant_positions where tenant_id = %s").format(rm=RM),
+        audit, exports = conn.execute(
+            sql.SQL(
+                "select coalesce(sum(count) filter (where kind = 'mutation'), 0), "
+                "coalesce(sum(count) filter (where type = 'export.completed' and day > current_date - 30), 0) "
+                "from {rm}.event_days where tenant_id = %s"
+            ).format(rm=RM),
             [principal.tenant_id],
         ).fetchone()
     return Overview(
         programs_tracked=row[0] or 0,
         median_engagement=row[2],
-        reports_generated_30d=0,
-        audit_events=events[0],
+        reports_generated_30d=exports,
+        audit_events=audit,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
 import time
 import uuid
 from datetime import date
@@ -78,7 +77,7 @@ def per_event_faust(settings: Settings, database: str, seconds: float) -> int:
         await app.stop()
 
     measured = [(0, 0.0)]
-    threading.Thread(target=asyncio.run, args=(serve(),)).run()
+    asyncio.run(serve())
     conn.close()
     return measured[0]  # type: ignore[return-value]
 
@@ -119,7 +118,7 @@ def recompute_at(learners: int) -> Rate:
         tick = cloud_event("engagement.recompute_requested", {"day": "2026-11-27"}, tenant="big")
         with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
             sequence = conn.execute("select sequence from readmodel.tenant_positions").fetchone()[0]
-            record = {**tick, "sequence": sequence + 1}
+            record = {**tick, "sequence": sequence + 1, "appendedat": "2026-11-28T03:00:00Z"}
             writer = ReadModelWriter(conn, "log", publish=False)
             rate = timed(
                 f"recompute tick, {learners:,} enrolled learners (learners/s)",

@@ -14,6 +14,7 @@ from typing import Any
 
 from projections import tables as t
 from projections.tables import Upsert
+from schemas.registry import MODELS
 
 Record = Mapping[str, Any]
 
@@ -249,6 +250,21 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
 
 
 def fact_changes(record: Record) -> list[Upsert]:
-    """The facts a log record establishes (none for types this fold does not know)."""
+    """The facts a log record establishes, and its count in the audit trail's daily volume."""
     fold = FOLDS.get(record["type"])
-    return fold(record, record["data"]) if fold else []
+    return [*(fold(record, record["data"]) if fold else []), counted(record)]
+
+
+def counted(record: Record) -> Upsert:
+    """One more record of its type on its append day (the audit trail's volume)."""
+    model = MODELS.get((record["type"], record.get("schemaversion", 1)))
+    return Upsert(
+        t.EVENT_DAYS,
+        {
+            "tenant_id": record["tenantid"],
+            "type": record["type"],
+            "day": utc_date(record["appendedat"]),
+            "kind": model.KIND if model else "other",
+            "count": 1,
+        },
+    )

@@ -28,6 +28,8 @@ def merged(table: Table, old: dict[str, Any] | None, new: dict[str, Any]) -> dic
         return dict(new)
     if table.merge == "keep_first":
         return old
+    if table.merge == "add_count":
+        return {**old, "count": old["count"] + new["count"]}
     if table.merge == "coalesce":  # a partial update: absent (None) values keep the old ones
         return {k: (v if v is not None else old.get(k)) for k, v in new.items()}
     return new if new["day"] < old["day"] else old  # keep_min_day

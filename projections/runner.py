@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from projections import tables as t
-from projections.fold import changes_for, is_tick
+from projections.fold import changes_for, is_tick, order
 from projections.store import apply_changes, load_tick_rows
 from projections.tables import Upsert, ddl
 
@@ -154,12 +154,12 @@ class ReadModelWriter:
                 if message.partition in stopped:
                     continue
                 record, tenant = message.record, message.record["tenantid"]
-                expected = applied_seq.get(tenant, 0) + 1
-                if record["sequence"] < expected:
+                position = order(record, applied_seq)
+                if position == "seen":
                     outcome.skipped += 1
                     next_offsets[message.partition] = message.offset + 1
                     continue
-                if record["sequence"] > expected:
+                if position == "gap":
                     stopped.add(message.partition)
                     continue
                 if is_tick(record):

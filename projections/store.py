@@ -27,6 +27,8 @@ def _on_conflict(table: Table) -> sql.Composable:
     """The table's merge rule in SQL (mirrors ``memory.merged``)."""
     if table.merge == "keep_first" or not table.value_columns:
         return sql.SQL("do nothing")
+    if table.merge == "add_count":
+        return sql.SQL("do update set count = {t}.count + excluded.count").format(t=sql.Identifier(table.name))
     if table.merge == "keep_min_day":
         return sql.SQL("do update set day = least({t}.day, excluded.day)").format(t=sql.Identifier(table.name))
     template = "{c} = excluded.{c}" if table.merge == "replace" else "{c} = coalesce(excluded.{c}, {t}.{c})"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-Merge = Literal["replace", "keep_first", "keep_min_day", "coalesce"]
+Merge = Literal["replace", "keep_first", "keep_min_day", "coalesce", "add_count"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,8 @@ ASSIGNMENTS = Table(
     indexes=(("tenant_id", "due_on"),),
 )
 SUBMISSIONS = Table("submissions", (TENANT, ("assignment_id", "text"), LEARNER), (DAY,), "keep_min_day")
+# -- the audit trail's volume, per day and type (exactly once like every row, so counts add up) ---------
+EVENT_DAYS = Table("event_days", (TENANT, ("type", "text"), DAY), (("kind", "text"), ("count", "bigint")), "add_count")
 # -- scores ----------------------------------------------------------------------------------
 DAILY_SCORES = Table(
     "daily_scores",
@@ -156,6 +158,7 @@ ALL_TABLES: tuple[Table, ...] = (
     PHASE_ADVANCES,
     ASSIGNMENTS,
     SUBMISSIONS,
+    EVENT_DAYS,
     DAILY_SCORES,
 )
 
