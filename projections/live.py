@@ -75,6 +75,7 @@ class LiveProjections:
     database: str | None = None
     batch_size: int = 5000
     counters: LiveCounters = field(default_factory=LiveCounters)
+    failure: BaseException | None = None
 
     def __post_init__(self) -> None:
         kafka = self.settings.kafka
@@ -107,8 +108,15 @@ class LiveProjections:
                 await app.consumer.seek(tp, stored[tp.partition])
 
     async def _agent(self, stream: faust.StreamT) -> None:
-        async for events in stream.take_events(self.batch_size, within=0.2):
-            await self._apply(events)
+        try:
+            async for events in stream.take_events(self.batch_size, within=0.2):
+                await self._apply(events)
+        except Exception as err:
+            # A crashed agent would leave the process up but idle: stop it, so the failure
+            # is seen and the process restarted (where it resumes from PostgreSQL's positions).
+            log.error("projections.crashed", error=repr(err))
+            self.failure = err
+            raise
 
     async def _apply(self, events: Sequence[faust.EventT]) -> None:
         batch = [LogMessage.parse(e.message.partition, e.message.offset, e.value) for e in events]
@@ -126,7 +134,7 @@ class LiveProjections:
         async def serve() -> None:
             await self.app.start()
             try:
-                while not stop.is_set() and not self.app.should_stop:
+                while not stop.is_set() and not self.app.should_stop and self.failure is None:
                     await asyncio.sleep(0.2)
             finally:
                 await self.app.stop()
@@ -136,4 +144,6 @@ class LiveProjections:
             asyncio.run(serve())
         finally:
             self.conn.close()
+        if self.failure is not None:
+            raise self.failure
         return self.counters

@@ -168,7 +168,10 @@ class ReadModelWriter:
                     changes = changes_for(record, lambda tn, day: self._load(cur, tn, day))
                     apply_changes(cur, self.schema, changes)
                     if self.publish:
-                        outbox += [(p["id"], tenant, Jsonb(p)) for p in (score_payload(c, record) for c in changes)]
+                        outbox += [
+                            (p["id"], tenant, Jsonb(p))
+                            for p in (score_payload(c, record) for c in changes if c.table is t.DAILY_SCORES)
+                        ]
                 else:
                     pending += changes_for(record, _no_rows)
                 applied_seq[tenant] = record["sequence"]
