@@ -36,6 +36,8 @@ status:
 
 bench: services bootstrap
 	$(BIN)/python -m bench.bench_log --events 100000
+	$(BIN)/python -m bench.bench_api
+	$(BIN)/python -m bench.bench_projections
 
 schemas: setup
 	$(SKILLMIND) schemas publish
