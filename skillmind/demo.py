@@ -33,12 +33,29 @@ def demo_events(today: date) -> list[dict]:
     )
 
 
+def _read_models_current(settings: Settings) -> None:
+    """The demo rebuilds read models left by an older version instead of refusing to start."""
+    import psycopg
+
+    from projections.rebuild import rebuild
+    from projections.runner import ReadModelOutdated, ensure_schema
+
+    with psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
+        try:
+            ensure_schema(conn)
+            return
+        except ReadModelOutdated:
+            click.echo("Read models are from an older version: rebuilding them from the log ...")
+    rebuild(settings)
+
+
 def run_demo(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
     from skillmind.runner import run_components
 
+    _read_models_current(settings)
     writer = InboxWriter(settings.kafka)
     seeded = demo_events(datetime.now(UTC).date())
     writer.append(seeded)
