@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import time
 
 import httpx
 import psycopg
 
 from api.auth import mint_token
-from bench.bench_log import free_port
 from bench.bench_projections import fresh_database
-from bench.common import isolated_settings
+from bench.common import api_server, isolated_settings
 from projections.database import drop_database
 from projections.runner import ensure_schema
 from skillmind.settings import Settings
@@ -97,61 +93,42 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    settings = isolated_settings()
-    database = fresh_database(settings)
-    port = free_port()
-    env = {
-        **os.environ,
-        "SKILLMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "SKILLMIND_POSTGRES__DBNAME": database,
-        "SKILLMIND_LOG_LEVEL": "WARNING",
-    }
-    server = None
+    base_settings = isolated_settings()
+    database = fresh_database(base_settings)
+    settings = base_settings.model_copy(
+        update={"postgres": base_settings.postgres.model_copy(update={"dbname": database})}
+    )
     try:
         seed(settings, database, args.learners)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        token = mint_token(settings.api, tenant="bench", user="admin", roles=["company_admin"])
-        headers = {"Authorization": f"Bearer {token}"}
-        cases = [("GET /healthz (floor)", f"{base}/healthz", 3000)] + [
-            (f"reports group_by={g}", f"{base}/v1/reports/engagement?group_by={g}&day={DAY}", n)
-            for g, n in (("tenant", 600), ("cohort", 600), ("learner", 120))
-        ]
-        rows = []
-        for name, url, requests in cases:
-            asyncio.run(load(url, headers, 20, args.concurrency))  # warm-up
-            latencies, seconds = asyncio.run(load(url, headers, requests, args.concurrency))
-            rows.append(
-                (
-                    name,
-                    requests,
-                    percentile(latencies, 50) * 1000,
-                    percentile(latencies, 99) * 1000,
-                    requests / seconds,
+        with api_server(settings, SKILLMIND_LOG_LEVEL="WARNING") as server:
+            token = mint_token(settings.api, tenant="bench", user="admin", roles=["company_admin"])
+            headers = {"Authorization": f"Bearer {token}"}
+            base = server.base_url
+            cases = [("GET /healthz (floor)", f"{base}/healthz", 3000)] + [
+                (f"reports group_by={g}", f"{base}/v1/reports/engagement?group_by={g}&day={DAY}", n)
+                for g, n in (("tenant", 600), ("cohort", 600), ("learner", 120))
+            ]
+            rows = []
+            for name, url, requests in cases:
+                asyncio.run(load(url, headers, 20, args.concurrency))  # warm-up
+                latencies, seconds = asyncio.run(load(url, headers, requests, args.concurrency))
+                rows.append(
+                    (
+                        name,
+                        requests,
+                        percentile(latencies, 50) * 1000,
+                        percentile(latencies, 99) * 1000,
+                        requests / seconds,
+                    )
                 )
-            )
-        floor = rows[0][4]
-        print(f"{args.learners:,} learners, concurrency {args.concurrency}, one uvicorn worker\n")
-        print(f"| {'request':<26} | {'n':>5} | {'p50 ms':>8} | {'p99 ms':>8} | {'req/s':>8} | {'vs /healthz':>11} |")
-        print(f"|{'-' * 28}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
-        for name, n, p50, p99, rps in rows:
-            print(f"| {name:<26} | {n:>5} | {p50:>8.1f} | {p99:>8.1f} | {rps:>8.1f} | {rps / floor:>10.3f}x |")
     finally:
-        if server:
-            server.terminate()
-            server.wait(30)
-        drop_database(settings.postgres, database)
+        drop_database(base_settings.postgres, database)
+    floor = rows[0][4]
+    print(f"{args.learners:,} learners, concurrency {args.concurrency}, one uvicorn worker\n")
+    print(f"| {'request':<26} | {'n':>5} | {'p50 ms':>8} | {'p99 ms':>8} | {'req/s':>8} | {'vs /healthz':>11} |")
+    print(f"|{'-' * 28}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
+    for name, n, p50, p99, rps in rows:
+        print(f"| {name:<26} | {n:>5} | {p50:>8.1f} | {p99:>8.1f} | {rps:>8.1f} | {rps / floor:>10.3f}x |")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,6 @@ confluent-kafka produce rate measured in the same run.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +18,7 @@ import httpx
 from confluent_kafka import Producer
 
 from api.auth import mint_token
-from bench.common import Rate, isolated_settings, report, timed
+from bench.common import Rate, api_server, isolated_settings, report, timed
 from events.chain import jcs
 from events.inbox import InboxWriter
 from events.kafka import producer_config
@@ -84,35 +80,11 @@ def run_sequencer_until(settings: Settings, expected: int) -> None:
     thread.join()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_ingest_to_log(settings: Settings, events: list[dict], batch: int, clients: int) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "SKILLMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "SKILLMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     token = mint_token(settings.api, tenant="t0", user="bench", roles=["platform_admin"])
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents-batch+json"}
-    url = f"http://127.0.0.1:{port}/v1/events"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with api_server(settings) as server:
+        url = f"{server.base_url}/v1/events"
         # Tenants first, so their events are not dead-lettered as unknown tenants.
         httpx.post(url, content=jcs(events[:TENANTS]), headers=headers, timeout=60)
         rest = events[TENANTS:]
@@ -132,9 +104,6 @@ def http_ingest_to_log(settings: Settings, events: list[dict], batch: int, clien
             time.sleep(0.05)
         stop.set()
         thread.join()
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def main() -> None:

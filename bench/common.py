@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+import httpx
 
 from events.topics import bootstrap_topics
 from skillmind.settings import Settings, load_settings
@@ -49,3 +56,51 @@ def report(rates: list[Rate], baseline: Rate) -> str:
             f"{rate.per_second:>10,.0f} | {ratio:>10.3f}x |"
         )
     return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
+
+
+@contextmanager
+def api_server(settings: Settings, **env: str) -> Iterator[Server]:
+    """`skillmind serve` on a free port, on these settings' topics and database; yields once
+    /healthz answers and stops it afterwards. Used by benchmarks and by tests that need a
+    real server process (memory, sockets)."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SKILLMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "SKILLMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
+        "SKILLMIND_POSTGRES__DBNAME": settings.postgres.dbname,
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process.pid)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{server.base_url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("`skillmind serve` did not come up") from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(30)
