@@ -33,9 +33,9 @@ from events.errors import LogError
 from events.kafka import consumer_config, producer_config
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
-from events.sequencing import Append, Duplicate, Reject, SequencerState
+from events.sequencing import Append, Batch, Duplicate, Reject, SequencerState
 from events.topics import topic_name
-from schemas.validation import Invalid, validate_event
+from schemas.validation import Invalid, Problem, validate_event
 from skillmind.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -199,7 +199,7 @@ class Sequencer:
             if partition in self.states:
                 self.consumer.seek(TopicPartition(self.inbox, partition, offset))
 
-    def _sequence_one(self, msg: Message, batch, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> None:
         origin = Origin(msg.topic(), msg.partition(), msg.offset())
         with structlog.contextvars.bound_contextvars(
             topic=origin.topic, partition=origin.partition, offset=origin.offset
@@ -236,9 +236,9 @@ class Sequencer:
     def _dead_letter(
         self,
         msg: Message,
-        problems,
+        problems: tuple[Problem, ...],
         origin: Origin,
-        now: datetime,  # type: ignore[no-untyped-def]
+        now: datetime,
         tenant: object,
     ) -> None:
         tenant_id = tenant if isinstance(tenant, str) else None

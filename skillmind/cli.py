@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import click
 
@@ -238,7 +239,7 @@ def _topic_size(settings: Settings, topic: str, partitions: list[int]) -> int:
 @click.option("--day", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day to score.")
 @click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: all).")
 @click.pass_obj
-def recompute(settings: Settings, day, tenants: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def recompute(settings: Settings, day: datetime, tenants: tuple[str, ...]) -> None:
     """Append recompute ticks for a day by hand (backfill)."""
     from jobs.scheduler import append_ticks, known_tenants
 
