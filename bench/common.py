@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -14,16 +15,17 @@ from dataclasses import dataclass
 
 import httpx
 
-from events.topics import bootstrap_topics
+from events.topics import bootstrap_topics, delete_prefixed_topics
 from skillmind.settings import Settings, load_settings
 
 
 def isolated_settings(partitions: int = 6) -> Settings:
-    """The configured services, with topics of the benchmark's own (a fresh prefix)."""
+    """The configured services, with topics of the benchmark's own (a fresh prefix, deleted at exit)."""
     base = load_settings()
     kafka = base.kafka.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:8]}", "partitions": partitions})
     settings = base.model_copy(update={"kafka": kafka})
     bootstrap_topics(settings.kafka)
+    atexit.register(delete_prefixed_topics, settings.kafka)
     return settings
 
 

@@ -104,3 +104,12 @@ def _drift(admin: AdminClient, spec: TopicSpec, existing: dict, timeout_s: float
         if have != want:
             problems.append(f"{key}: has {have}, audit-safe value is {want}")
     return tuple(problems)
+
+
+def delete_prefixed_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic named ``<prefix>.*`` — for the private prefixes of tests and benchmarks."""
+    admin = admin_client(kafka)
+    mine = [t for t in admin.list_topics(timeout=timeout_s).topics if t.startswith(kafka.topic_prefix + ".")]
+    for future in admin.delete_topics(mine, operation_timeout=timeout_s).values() if mine else ():
+        future.result()
+    return mine

@@ -40,15 +40,11 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def isolated_settings(services_up: Settings) -> Iterator[Settings]:
     """Settings whose topics are this test's own (a unique topic prefix), deleted afterwards."""
-    from events.topics import admin_client
+    from events.topics import delete_prefixed_topics
 
     kafka = services_up.kafka.model_copy(update={"topic_prefix": unique("t"), "partitions": 3})
     yield services_up.model_copy(update={"kafka": kafka})
-    admin = admin_client(kafka)
-    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(kafka.topic_prefix + ".")]
-    if mine:
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result()
+    delete_prefixed_topics(kafka)
 
 
 @pytest.fixture(scope="session")
