@@ -17,15 +17,14 @@ TENANT = "demo"
 
 
 def demo_events(today: date) -> list[dict]:
-    """Eight weeks of plausible history ending yesterday, with a recompute tick per day.
-    Ids are stable for a given day, so seeding twice adds nothing to the log."""
+    """Eight weeks of plausible history ending yesterday, with a recompute tick per day."""
     return list(
         history(
             Shape(
                 tenant=TENANT,
-                programs=4,
+                programs=12,
                 cohorts_per_program=2,
-                learners=300,
+                learners=3000,
                 days=56,
                 end=today - timedelta(days=1),
             )
@@ -53,19 +52,23 @@ def run_demo(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+    from jobs.scheduler import known_tenants
     from skillmind.runner import run_components
 
     _read_models_current(settings)
-    writer = InboxWriter(settings.kafka)
-    seeded = demo_events(datetime.now(UTC).date())
-    writer.append(seeded)
-    writer.close()
-
+    if TENANT in known_tenants(settings):
+        # Seeded on an earlier run: a second history would overlap the first.
+        click.echo(f"\nTenant '{TENANT}' was seeded on an earlier run; its history stays as it is.\n")
+    else:
+        seeded = demo_events(datetime.now(UTC).date())
+        writer = InboxWriter(settings.kafka)
+        writer.append(seeded)
+        writer.close()
+        click.echo(
+            f"\nSeeded tenant '{TENANT}': {len(seeded):,} events (12 programs, 3,000 learners, "
+            "8 weeks). The pipeline is folding them now (about two minutes).\n"
+        )
     base = f"http://{settings.api.host}:{settings.api.port}"
-    click.echo(
-        f"\nSeeded tenant '{TENANT}': {len(seeded):,} events (12 programs, 3,000 learners, 8 weeks); "
-        "re-seeding adds nothing. The pipeline is folding them now.\n"
-    )
     callers = [
         ("platform_admin", "root"),
         ("company_admin", "admin-1"),
