@@ -28,28 +28,21 @@ def scope_predicate(principal: Principal, alias: str = "s") -> tuple[sql.Composa
         return sql.SQL("true"), {}
     if principal.has("company_admin"):
         return sql.SQL("{a}.tenant_id = %(scope_tenant)s").format(a=a), {"scope_tenant": principal.tenant_id}
-    branches: list[sql.Composable] = []
-    if principal.has("program_owner"):
-        branches.append(
-            sql.SQL(
-                "exists (select 1 from {rm}.programs p where p.tenant_id = {a}.tenant_id "
-                "and p.program_id = {a}.program_id and p.owner_id = %(scope_user)s)"
-            ).format(rm=rm, a=a)
-        )
-    if principal.has("manager"):
-        branches.append(
-            sql.SQL(
-                "exists (select 1 from {rm}.manager_links m where m.tenant_id = {a}.tenant_id "
-                "and m.learner_id = {a}.learner_id and m.manager_id = %(scope_user)s)"
-            ).format(rm=rm, a=a)
-        )
-    if principal.has("mentor"):
-        branches.append(
-            sql.SQL(
-                "exists (select 1 from {rm}.mentor_links m where m.tenant_id = {a}.tenant_id "
-                "and m.learner_id = {a}.learner_id and m.mentor_id = %(scope_user)s)"
-            ).format(rm=rm, a=a)
-        )
+
+    def owned_by_caller(table: str, row_column: str, caller_column: str) -> sql.Composable:
+        """The row's ``row_column`` is linked to the caller through ``table``."""
+        return sql.SQL(
+            "exists (select 1 from {rm}.{t} x where x.tenant_id = {a}.tenant_id "
+            "and x.{rc} = {a}.{rc} and x.{cc} = %(scope_user)s)"
+        ).format(rm=rm, t=sql.Identifier(table), a=a, rc=sql.Identifier(row_column), cc=sql.Identifier(caller_column))
+
+    # role -> (directory table, the row's column it joins on, the column naming the caller)
+    links = {
+        "program_owner": ("programs", "program_id", "owner_id"),
+        "manager": ("manager_links", "learner_id", "manager_id"),
+        "mentor": ("mentor_links", "learner_id", "mentor_id"),
+    }
+    branches: list[sql.Composable] = [owned_by_caller(*link) for role, link in links.items() if principal.has(role)]
     if principal.has("learner"):
         branches.append(sql.SQL("{a}.learner_id = %(scope_user)s").format(a=a))
     if not branches:
