@@ -193,52 +193,37 @@ class MentorBody(BaseModel):
     mentor_id: Id
 
 
-@router.put(
-    "/v1/learners/{learner_id}/manager",
-    status_code=202,
-    response_model=Accepted,
-    summary="Assign a learner's manager",
-)
-async def assign_manager(
-    request: Request,
-    principal: CurrentPrincipal,
-    learner_id: Annotated[Id, Path()],
-    body: ManagerBody,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        "manager.assigned",
-        {"learner_id": learner_id, "manager_id": body.manager_id},
-        wait,
-    )
+def _learner_link_route(method: str, path: str, model: type[BaseModel], event_type: str, summary: str) -> None:
+    """A route linking ``learner_id`` (from the path) to the person named in the body."""
+
+    async def link(
+        request: Request,
+        principal: CurrentPrincipal,
+        learner_id: Annotated[Id, Path()],
+        body: model,  # type: ignore[valid-type]
+        tenant_id: TenantParam = None,
+        wait: WaitParam = True,
+    ) -> Accepted:
+        return await append_mutation(
+            request,
+            principal,
+            _tenant_of(principal, tenant_id),
+            event_type,
+            {"learner_id": learner_id, **body.model_dump()},
+            wait,
+        )
+
+    link.__name__ = event_type.replace(".", "_")
+    link.__annotations__["body"] = model  # a real class, not the string "model" (postponed annotations)
+    router.api_route(path, methods=[method], status_code=202, response_model=Accepted, summary=summary)(link)
 
 
-@router.post(
-    "/v1/learners/{learner_id}/mentors",
-    status_code=202,
-    response_model=Accepted,
-    summary="Assign a mentor to a learner",
+_learner_link_route(
+    "PUT", "/v1/learners/{learner_id}/manager", ManagerBody, "manager.assigned", "Assign a learner's manager"
 )
-async def assign_mentor(
-    request: Request,
-    principal: CurrentPrincipal,
-    learner_id: Annotated[Id, Path()],
-    body: MentorBody,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        "mentor.assigned",
-        {"learner_id": learner_id, "mentor_id": body.mentor_id},
-        wait,
-    )
+_learner_link_route(
+    "POST", "/v1/learners/{learner_id}/mentors", MentorBody, "mentor.assigned", "Assign a mentor to a learner"
+)
 
 
 class SettingsBody(BaseModel):
