@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from events.errors import LogError
 from events.kafka import consumer_config, producer_config
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
-from events.sequencing import Append, Batch, Duplicate, Reject, SequencerState
+from events.sequencing import Append, Batch, Duplicate, SequencerState
 from events.topics import topic_name
 from schemas.validation import Invalid, Problem, validate_event
 from skillmind.settings import KafkaSettings
@@ -165,6 +166,7 @@ class Sequencer:
         batches = {p: s.batch(now) for p, s in self.states.items()}
         first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
+        outcomes: Counter[str] = Counter()
         self.producer.begin_transaction()
         try:
             for msg in records:
@@ -173,7 +175,7 @@ class Sequencer:
                     continue
                 first_offsets.setdefault(partition, msg.offset())
                 next_offsets[partition] = msg.offset() + 1
-                self._sequence_one(msg, batches[partition], now)
+                outcomes[self._sequence_one(msg, batches[partition], now)] += 1
             if not next_offsets:
                 self.producer.abort_transaction(60)
                 return
@@ -187,6 +189,8 @@ class Sequencer:
             return
         for batch in batches.values():
             batch.commit()
+        for outcome, count in outcomes.items():  # counted only once the transaction committed
+            setattr(self.counters, outcome, getattr(self.counters, outcome) + count)
 
     def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
         error: KafkaError = err.args[0]
@@ -199,7 +203,8 @@ class Sequencer:
             if partition in self.states:
                 self.consumer.seek(TopicPartition(self.inbox, partition, offset))
 
-    def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> None:
+    def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> str:
+        """Handle one inbox record inside the open transaction; return what became of it."""
         origin = Origin(msg.topic(), msg.partition(), msg.offset())
         with structlog.contextvars.bound_contextvars(
             topic=origin.topic, partition=origin.partition, offset=origin.offset
@@ -209,15 +214,14 @@ class Sequencer:
             if isinstance(judged, Invalid):
                 tenant = raw.get("tenantid") if isinstance(raw, dict) else None
                 self._dead_letter(msg, judged.problems, origin, now, tenant)
-                return
+                return "dead_lettered"
             tenant = judged.envelope.tenantid
             owner = partition_for(tenant, self.partitions)
             if owner != origin.partition:
                 # Written with another partitioner: hand it to the sequencer that owns the tenant.
                 self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
-                self.counters.forwarded += 1
                 log.info("sequencer.forwarded", tenant=tenant, owner=owner)
-                return
+                return "forwarded"
             decision = batch.decide(judged)
             if isinstance(decision, Append):
                 self.producer.produce(
@@ -226,12 +230,12 @@ class Sequencer:
                     value=jcs(decision.record),
                     partition=owner,
                 )
-                self.counters.appended += 1
-            elif isinstance(decision, Duplicate):
-                self.counters.duplicates += 1
+                return "appended"
+            if isinstance(decision, Duplicate):
                 log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id)
-            elif isinstance(decision, Reject):
-                self._dead_letter(msg, decision.problems, origin, now, tenant)
+                return "duplicates"
+            self._dead_letter(msg, decision.problems, origin, now, tenant)
+            return "dead_lettered"
 
     def _dead_letter(
         self,
@@ -247,5 +251,4 @@ class Sequencer:
             key=tenant_id.encode() if tenant_id else None,
             value=dead_letter(msg.value(), problems, origin, now, tenant_id),
         )
-        self.counters.dead_lettered += 1
         log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500])
