@@ -102,8 +102,9 @@ async def ingest_events(
 ) -> IngestResponse:
     """Every event gets a result: ``accepted`` (durably appended to the inbox; the log
     will hold it exactly once), ``duplicate`` (its id repeats one earlier in the
-    request), or ``rejected`` with the field and rule it broke. Valid events are
-    appended even when siblings are rejected. ``actor`` is always the token's user."""
+    request, or one this server has already seen in the log), or ``rejected`` with the
+    field and rule it broke. Valid events are appended even when siblings are rejected.
+    ``actor`` is always the token's user."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (CONTENT_TYPE, BATCH_CONTENT_TYPE):
         raise Problem(
@@ -118,6 +119,7 @@ async def ingest_events(
         raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {err}") from err
     items = _items(content_type, payload, settings.api.max_batch_events)
 
+    tail = request.app.state.logtail
     results: list[EventResult] = []
     records: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
@@ -134,7 +136,7 @@ async def ingest_events(
             results.append(EventResult(index=index, id=event_id, status="rejected", problems=problems))
             continue
         key = (judged.envelope.tenantid, judged.envelope.id)
-        if key in seen:
+        if key in seen or tail.appended(*key):
             results.append(EventResult(index=index, id=event_id, status="duplicate"))
             continue
         seen.add(key)

@@ -76,6 +76,12 @@ class LogTail:
         except (ValueError, KeyError, TypeError):
             return None  # a dead letter that is not even an event: nobody waits for it
 
+    def appended(self, tenant: str, event_id: str) -> bool:
+        """True when this replica has seen the event in the log (accepted, not refused)."""
+        with self._changed:
+            landing = self._landed.get((tenant, event_id))
+        return landing is not None and landing.sequence is not None
+
     def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
         deadline = time.monotonic() + timeout_s
         with self._changed:

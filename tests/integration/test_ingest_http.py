@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,10 +15,12 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.auth import mint_token
+from events.inbox import InboxWriter
 from events.topics import topic_name
 from events.verify import verify_log
 from schemas.envelope import BATCH_CONTENT_TYPE, CONTENT_TYPE
 from schemas.examples import EXAMPLE_DATA, cloud_event
+from schemas.validation import validate_event
 from skillmind.settings import Settings
 from tests.integration.logtools import log_records, running_sequencer, wait_drained
 
@@ -68,8 +71,16 @@ def test_round_trip_once_in_sequence_and_verified(client: TestClient, log_settin
         assert first.status_code == 202, first.text
         assert first.json()["accepted"] == 51
         wait_drained(log_settings)
-        again = post(client, log_settings, events)  # the same batch, posted twice
+        tail = client.app.state.logtail
+        deadline = time.monotonic() + 10
+        while not tail.appended("acme", events[-1]["id"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = post(client, log_settings, events)  # the same batch, posted twice: the API knows
         assert again.status_code == 202
+        assert again.json()["duplicates"] == 51 and again.json()["accepted"] == 0
+        writer = InboxWriter(log_settings.kafka)  # and straight into the inbox: the sequencer knows
+        writer.append([validate_event({**e, "actor": "admin-1"}).record for e in events])  # type: ignore[union-attr]
+        writer.close()
         wait_drained(log_settings)
         assert counters.duplicates == 51
 
