@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import structlog
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from events.kafka import consumer_config
 from events.reader import partitions_of
@@ -33,6 +33,27 @@ class Landing:
     rule: str | None = None  # the first broken rule, e.g. "tenant_exists"
 
 
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
+
+
+def _end_offset(consumer: Consumer, tp: TopicPartition, attempts: int = 50) -> tuple[int, int]:
+    """Watermarks, retried while the partition's leadership settles (e.g. a new topic)."""
+    for attempt in range(attempts):
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as err:
+            if err.args[0].code() not in _SETTLING or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
 class LogTail:
     def __init__(self, kafka: KafkaSettings, *, remember: int = 200_000) -> None:
         self.topics = [topic_name(kafka, "log"), topic_name(kafka, "dead-letter")]
@@ -45,7 +66,7 @@ class LogTail:
         start = []
         for topic in self.topics:
             for partition in partitions_of(kafka, topic):
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                _, high = _end_offset(self._consumer, TopicPartition(topic, partition))
                 start.append(TopicPartition(topic, partition, high))
         self._consumer.assign(start)
         self._thread = threading.Thread(target=self._run, name="log-tail", daemon=True)

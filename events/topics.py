@@ -8,6 +8,7 @@ Kafka timestamp says when the log accepted it, not what a client claimed.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -81,6 +82,8 @@ def bootstrap_topics(
                     if err.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent bootstrap won
                         raise
         created = {s.name for s in missing}
+        if created:
+            _wait_for_leaders(admin, created, timeout_s)
         reports = []
         for spec in specs:
             drift = () if spec.name in created else _drift(admin, spec, existing, timeout_s)
@@ -90,6 +93,23 @@ def bootstrap_topics(
         raise TopicBootstrapError(
             f"topic bootstrap failed against {kafka.bootstrap_servers}: {err}; is Kafka up? (skillmind services status)"
         ) from err
+
+
+def _wait_for_leaders(admin: AdminClient, topics: set[str], timeout_s: float) -> None:
+    """New topics are usable once every partition has a leader; wait for that, so the
+    first reader or writer does not meet NOT_LEADER_FOR_PARTITION."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        if all(
+            name in metadata
+            and metadata[name].partitions
+            and all(p.leader >= 0 and p.error is None for p in metadata[name].partitions.values())
+            for name in topics
+        ):
+            return
+        time.sleep(0.1)
+    raise TopicBootstrapError(f"topics {sorted(topics)} have no leader after {timeout_s:.0f}s; is the broker healthy?")
 
 
 def _drift(admin: AdminClient, spec: TopicSpec, existing: dict, timeout_s: float) -> tuple[str, ...]:
