@@ -8,9 +8,15 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from psycopg import sql
 
 from skillmind.settings import Settings, load_settings
+
+# No timing assertions in tests, hypothesis' per-example deadline included: a loaded CI
+# machine must not turn a slow example into a failure.
+hypothesis_settings.register_profile("skillmind", deadline=None)
+hypothesis_settings.load_profile("skillmind")
 
 
 @pytest.fixture(scope="session")
