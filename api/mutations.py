@@ -120,42 +120,29 @@ async def create_tenant(
     )
 
 
-@router.put("/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Grant a role")
-async def grant_role(
-    request: Request,
-    principal: CurrentPrincipal,
-    user_id: Annotated[Id, Path()],
-    role: Role,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        "role.granted",
-        {"user_id": user_id, "role": role},
-        wait,
-    )
+def _role_route(method: str, event_type: str, summary: str) -> None:
+    """Grant (PUT) or revoke (DELETE) a role: the same route but for its event."""
+
+    async def change_role(
+        request: Request,
+        principal: CurrentPrincipal,
+        user_id: Annotated[Id, Path()],
+        role: Role,
+        tenant_id: TenantParam = None,
+        wait: WaitParam = True,
+    ) -> Accepted:
+        return await append_mutation(
+            request, principal, _tenant_of(principal, tenant_id), event_type, {"user_id": user_id, "role": role}, wait
+        )
+
+    change_role.__name__ = event_type.replace(".", "_")
+    router.api_route(
+        "/v1/users/{user_id}/roles/{role}", methods=[method], status_code=202, response_model=Accepted, summary=summary
+    )(change_role)
 
 
-@router.delete("/v1/users/{user_id}/roles/{role}", status_code=202, response_model=Accepted, summary="Revoke a role")
-async def revoke_role(
-    request: Request,
-    principal: CurrentPrincipal,
-    user_id: Annotated[Id, Path()],
-    role: Role,
-    tenant_id: TenantParam = None,
-    wait: WaitParam = True,
-) -> Accepted:
-    return await append_mutation(
-        request,
-        principal,
-        _tenant_of(principal, tenant_id),
-        "role.revoked",
-        {"user_id": user_id, "role": role},
-        wait,
-    )
+_role_route("PUT", "role.granted", "Grant a role")
+_role_route("DELETE", "role.revoked", "Revoke a role")
 
 
 def _directory_route(path: str, model: type[EventData], summary: str) -> None:

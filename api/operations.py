@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, SettingsDep
 from api.problems import problem_responses
-from api.reports import RM, _latest_day
+from api.reports import RM, latest_day
 from api.scope import scope_predicate
 from events.kafka import consumer_config
 from events.reader import partitions_of
@@ -108,7 +108,7 @@ def overview(principal: CurrentPrincipal, pool: PoolDep) -> Overview:
     in your tenant's audit log."""
     scope, params = scope_predicate(principal)
     with pool.connection() as conn:
-        day = _latest_day(conn, principal)
+        day = latest_day(conn, principal)
         row = conn.execute(
             sql.SQL(
                 "select count(distinct s.program_id), {figures} from {rm}.daily_scores s "

@@ -130,7 +130,7 @@ def rows_query(
     return query, params
 
 
-def _latest_day(conn: Any, principal: Principal) -> date | None:
+def latest_day(conn: Any, principal: Principal) -> date | None:
     scope, params = scope_predicate(principal)
     query = sql.SQL("select max(s.day) from {rm}.daily_scores s where {scope}").format(rm=RM, scope=scope)
     return conn.execute(query, params).fetchone()[0]
@@ -261,7 +261,7 @@ def engagement_report(
                 "(capability exports.csv); charts and JSON reports stay available",
                 capability="exports.csv",
             )
-        day = day or _latest_day(conn, principal)
+        day = day or latest_day(conn, principal)
         if format is Format.csv:
             if day is None:
                 day = date.min

@@ -19,16 +19,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from bench.common import free_port
 from events.topics import TopicSpec, bootstrap_topics
 from skillmind.settings import Settings, load_settings
 
 SKILLMIND = [sys.executable, "-m", "skillmind.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,10 +38,10 @@ def private_stack() -> Iterator[tuple[dict[str, str], Settings]]:
     env = {
         **os.environ,
         "SKILLMIND_STATE_DIR": str(state),
-        "SKILLMIND_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
-        "SKILLMIND_SERVICES__KAFKA_CONTROLLER_PORT": str(_free_port()),
-        "SKILLMIND_POSTGRES__PORT": str(_free_port()),
-        "SKILLMIND_S3__ENDPOINT": f"127.0.0.1:{_free_port()}",
+        "SKILLMIND_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "SKILLMIND_SERVICES__KAFKA_CONTROLLER_PORT": str(free_port()),
+        "SKILLMIND_POSTGRES__PORT": str(free_port()),
+        "SKILLMIND_S3__ENDPOINT": f"127.0.0.1:{free_port()}",
         "SKILLMIND_SERVICES__KAFKA_HEAP": "-Xms128m -Xmx512m",
     }
     saved = {k: os.environ.get(k) for k in env}
@@ -163,7 +158,7 @@ def test_missing_prerequisite_is_one_clear_sentence(tmp_path: Path) -> None:
         **os.environ,
         "SKILLMIND_STATE_DIR": str(tmp_path),
         "SKILLMIND_SERVICES__POSTGRES_BIN_DIR": str(tmp_path / "nowhere"),
-        "SKILLMIND_POSTGRES__PORT": str(_free_port()),
+        "SKILLMIND_POSTGRES__PORT": str(free_port()),
     }
     result = _cli(env, "services", "up", "postgres")
     assert result.returncode == 1
@@ -178,7 +173,7 @@ def test_missing_maven_is_one_clear_sentence(tmp_path: Path) -> None:
         "SKILLMIND_STATE_DIR": str(tmp_path),
         "SKILLMIND_CACHE_DIR": str(tmp_path),
         "PATH": "/nonexistent",
-        "SKILLMIND_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}",
+        "SKILLMIND_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
     }
     result = _cli(env, "services", "up", "kafka")
     assert result.returncode == 1
