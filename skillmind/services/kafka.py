@@ -55,8 +55,12 @@ def java_major_version(java: Path) -> int:
 
 
 def new_cluster_id() -> str:
-    """Kafka's cluster id format: a UUID as unpadded URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """Kafka's cluster id format: a UUID as unpadded URL-safe base64. Like Kafka's own
+    ``Uuid.randomUuid``, never one starting with "-", which a command line reads as an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not candidate.startswith("-"):
+            return candidate
 
 
 class Kafka(LocalService):
@@ -173,8 +177,7 @@ class Kafka(LocalService):
                 *self._jvm(heap="-Xmx256m"),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id_file.read_text().strip(),
+                f"--cluster-id={cluster_id_file.read_text().strip()}",
                 "-c",
                 str(self.properties_path),
                 "--ignore-formatted",

@@ -28,3 +28,11 @@ def test_stale_pid_file_is_not_alive(tmp_path: Path) -> None:
     pid_file = PidFile(tmp_path / "stale.pid")
     pid_file.write(int(done.stdout))
     assert pid_file.alive_pid() is None
+
+
+def test_kafka_cluster_ids_never_look_like_options() -> None:
+    from skillmind.services.kafka import new_cluster_id
+
+    ids = {new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
