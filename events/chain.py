@@ -44,6 +44,20 @@ def jcs(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def loads_strict(value: bytes) -> Any:
+    """RFC 8259 JSON from UTF-8 bytes: no NaN/Infinity literals, no BOM guessing.
+
+    Raises ``ValueError`` (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are kinds of
+    it) and ``RecursionError`` for absurdly deep nesting.
+    """
+    # Decode as UTF-8 ourselves: json.loads(bytes) would guess UTF-16/32 from a BOM.
+    return json.loads(value.decode("utf-8"), parse_constant=_no_constants)
+
+
 def canonical_bytes(record: Mapping[str, Any]) -> bytes:
     """RFC 8785 (JCS) bytes of the record without its own ``hash``."""
     return jcs({k: v for k, v in record.items() if k != "hash"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from events.chain import loads_strict
 from schemas.types import format_utc
 from schemas.validation import Problem
 
@@ -23,6 +24,11 @@ class Origin:
     offset: int
 
 
+# A dead letter must itself fit in a Kafka record (1 MiB by default) once base64 has grown it
+# by a third; a larger original is cut, and the dead letter says so and how large it was.
+MAX_ORIGINAL_BYTES = 512 * 1024
+
+
 def dead_letter(
     original: bytes | None,
     problems: tuple[Problem, ...],
@@ -30,13 +36,18 @@ def dead_letter(
     now: datetime,
     tenant: str | None = None,
 ) -> bytes:
+    """The dead-letter record (JSON bytes): reason, problems, source position, tenant, time and
+    the original bytes in base64 (cut to ``MAX_ORIGINAL_BYTES``; ``original_size`` is the whole)."""
+    original = original or b""
     body: dict[str, Any] = {
         "reason": "; ".join(str(p) for p in problems),
         "problems": [{"field": p.field, "rule": p.rule, "message": p.message} for p in problems],
         "source": {"topic": origin.topic, "partition": origin.partition, "offset": origin.offset},
         "tenantid": tenant,
         "rejectedat": format_utc(now),
-        "original_base64": base64.b64encode(original or b"").decode("ascii"),
+        "original_base64": base64.b64encode(original[:MAX_ORIGINAL_BYTES]).decode("ascii"),
+        "original_size": len(original),
+        "original_truncated": len(original) > MAX_ORIGINAL_BYTES,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
@@ -46,7 +57,6 @@ def decode_json(value: bytes | None) -> tuple[object, Problem | None]:
     if value is None:
         return None, Problem("$", "empty", "the record has no value")
     try:
-        # Decode as UTF-8 ourselves: json.loads(bytes) would guess UTF-16/32 from a BOM.
-        return json.loads(value.decode("utf-8")), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return loads_strict(value), None
+    except (ValueError, RecursionError) as err:
         return None, Problem("$", "json_invalid", f"not valid UTF-8 JSON: {err}")

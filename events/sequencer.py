@@ -18,7 +18,6 @@ so a crash at any point leaves neither a gap, a duplicate, nor a broken chain.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -122,8 +121,16 @@ class Sequencer:
         states = {p: SequencerState(self.config.dedupe_window) for p in partitions}
         counts = dict.fromkeys(partitions, 0)
         for msg in read_to_end(self.config.kafka, self.log_topic, partitions):
-            states[msg.partition()].load(json.loads(msg.value()))
-            counts[msg.partition()] += 1
+            if states[msg.partition()].load(msg.value()):
+                counts[msg.partition()] += 1
+            else:
+                log.warning(
+                    "sequencer.foreign_record_ignored",
+                    topic=self.log_topic,
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    hint="a record not in the chain was written to the log directly; run `skillmind audit verify`",
+                )
         now = self.config.clock()
         for partition, state in states.items():
             state.evict(now)
@@ -187,6 +194,11 @@ class Sequencer:
         except KafkaException as err:
             self._abort(err, first_offsets)
             return
+        except BaseException:
+            # Not Kafka's doing (a bug, an interrupt): leave nothing half-written behind, rewind
+            # so the next owner starts from this batch, and let the supervisor restart us.
+            self._abort_quietly(first_offsets)
+            raise
         for batch in batches.values():
             batch.commit()
         for outcome, count in outcomes.items():  # counted only once the transaction committed
@@ -199,6 +211,17 @@ class Sequencer:
         log.warning("sequencer.batch_aborted", error=error.str())
         self.counters.aborted_batches += 1
         self.producer.abort_transaction(60)
+        self._rewind(first_offsets)
+
+    def _abort_quietly(self, first_offsets: dict[int, int]) -> None:
+        self.counters.aborted_batches += 1
+        try:
+            self.producer.abort_transaction(10)
+            self._rewind(first_offsets)
+        except KafkaException as err:  # the original error is the one worth raising
+            log.warning("sequencer.abort_failed", error=str(err))
+
+    def _rewind(self, first_offsets: dict[int, int]) -> None:
         for partition, offset in first_offsets.items():
             if partition in self.states:
                 self.consumer.seek(TopicPartition(self.inbox, partition, offset))
@@ -210,19 +233,27 @@ class Sequencer:
             topic=origin.topic, partition=origin.partition, offset=origin.offset
         ):
             raw, problem = decode_json(msg.value())
-            judged = Invalid((problem,)) if problem else validate_event(raw)
-            if isinstance(judged, Invalid):
-                tenant = raw.get("tenantid") if isinstance(raw, dict) else None
-                self._dead_letter(msg, judged.problems, origin, now, tenant)
+            tenant = raw.get("tenantid") if isinstance(raw, dict) else None
+            try:
+                judged = Invalid((problem,)) if problem else validate_event(raw)
+                if isinstance(judged, Invalid):
+                    self._dead_letter(msg, judged.problems, origin, now, tenant)
+                    return "dead_lettered"
+                tenant = judged.envelope.tenantid
+                owner = partition_for(tenant, self.partitions)
+                decision = None if owner != origin.partition else batch.decide(judged)
+            except Exception as err:
+                # A record the contract let in but we cannot number or hash: dead-letter it
+                # (deterministically, by its content) rather than fail every batch it is in.
+                log.error("sequencer.record_failed", error=repr(err))
+                failure = Problem("$", "internal_error", f"could not be sequenced: {type(err).__name__}: {err}")
+                self._dead_letter(msg, (failure,), origin, now, tenant)
                 return "dead_lettered"
-            tenant = judged.envelope.tenantid
-            owner = partition_for(tenant, self.partitions)
-            if owner != origin.partition:
+            if decision is None:
                 # Written with another partitioner: hand it to the sequencer that owns the tenant.
                 self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
                 log.info("sequencer.forwarded", tenant=tenant, owner=owner)
                 return "forwarded"
-            decision = batch.decide(judged)
             if isinstance(decision, Append):
                 self.producer.produce(
                     self.log_topic,

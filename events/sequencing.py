@@ -9,12 +9,11 @@ the state exactly as the log is.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.chain import GENESIS_HASH, record_hash
+from events.chain import GENESIS_HASH, loads_strict, record_hash
 from schemas.types import format_utc
 from schemas.v1 import TenantCreated
 from schemas.validation import Problem, Valid
@@ -50,6 +49,20 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _log_record(value: bytes | None) -> dict[str, Any] | None:
+    """The log record in ``value`` when it has what recovery reads, else None."""
+    try:
+        record = loads_strict(value or b"")
+        if not isinstance(record, dict) or not isinstance(record.get("sequence"), int):
+            return None
+        if not all(isinstance(record.get(k), str) for k in ("tenantid", "id", "prevhash", "hash")):
+            return None
+        _parse_time(record["appendedat"])
+        return record
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        return None
+
+
 @dataclass
 class SequencerState:
     """Heads and recent ids of the tenants one sequencer owns."""
@@ -59,12 +72,24 @@ class SequencerState:
     # Insertion order is append order, so eviction pops from the front.
     recent_ids: dict[str, OrderedDict[str, datetime]] = field(default_factory=dict)
 
-    def load(self, record: Mapping[str, Any]) -> None:
-        """Take a record already in the log into account (recovery on start)."""
-        tenant = record["tenantid"]
+    def load(self, value: bytes | None) -> bool:
+        """Take a record already in the log into account (recovery on start).
+
+        Only the record that continues its tenant's chain counts (the next sequence, linked
+        to the head's hash); anything else in the log — garbage bytes, a record written
+        around the sequencer — is ignored and False returned, so recovery never fails.
+        """
+        record = _log_record(value)
+        if record is None:
+            return False
+        tenant, head = record["tenantid"], self.heads.get(record["tenantid"])
+        linked = record["prevhash"] == head.hash if head else record["prevhash"] == GENESIS_HASH
+        if record["sequence"] != (head.sequence + 1 if head else 1) or not linked:
+            return False
         appended = _parse_time(record["appendedat"])
         self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
         self.recent_ids.setdefault(tenant, OrderedDict())[record["id"]] = appended
+        return True
 
     def evict(self, now: datetime) -> None:
         cutoff = now - self.dedupe_window

@@ -23,6 +23,18 @@ ROLES: tuple[str, ...] = get_args(Role)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
+# Characters no text field may hold: the C0 controls except TAB, LF and CR. PostgreSQL
+# refuses U+0000 in text columns, and the other controls break CSV cells and terminals.
+# Lone surrogates are refused too (by pydantic, and by ``schemas.safety``): UTF-8 cannot
+# encode them. One class, used by the JSON Schema patterns and by the generic scan.
+FORBIDDEN_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f"
+TEXT_PATTERN = f"^[^{FORBIDDEN_CONTROLS}]*$"
+
+# The largest integer RFC 8785 (JCS) and I-JSON (RFC 7493) represent exactly: 2^53 − 1.
+MAX_SAFE_INTEGER = 2**53 - 1
+# Integers that land in an ``integer`` read-model column stay within PostgreSQL's int4.
+MAX_INT4 = 2**31 - 1
+
 Id = Annotated[
     str,
     Field(
@@ -30,6 +42,27 @@ Id = Annotated[
         max_length=128,
         pattern=ID_PATTERN,
         description="An opaque identifier: a letter or digit, then letters, digits and . _ : @ -",
+    ),
+]
+
+
+def text(max_length: int, *, min_length: int = 1, description: str | None = None) -> Any:
+    """A text field: ``min_length``..``max_length`` characters, none of them a forbidden control."""
+    return Annotated[
+        str, Field(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN, description=description)
+    ]
+
+
+Name = text(200, description="A display name: 1 to 200 characters, no control characters but TAB, LF, CR.")
+Email = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        # Published in v1; \\s already keeps TAB/LF/CR out, and the generic scan of
+        # ``schemas.validation`` refuses the other controls in every field, this one included.
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="An e-mail address (RFC 5321 length limit: 254); no spaces or control characters.",
     ),
 ]
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.types import ROLES, EventData, Id, Int, Role, UtcTime, bounded_int
+from schemas.types import ROLES, Email, EventData, Id, Int, Name, Role, UtcTime, bounded_int
 
 # -- learner events ---------------------------------------------------------------
 
@@ -48,7 +48,7 @@ class PhaseAdvanced(EventData):
     KIND = "learner"
     learner_id: Id
     program_id: Id
-    phase: Int = Field(ge=1)
+    phase: Int = Field(ge=1, le=10_000, description="Phase number, 1 to 10,000.")
     final: StrictBool
 
 
@@ -80,7 +80,7 @@ class TenantCreated(EventData):
     TYPE = "tenant.created"
     KIND = "mutation"
     tenant_id: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class ProgramCreated(EventData):
@@ -89,7 +89,7 @@ class ProgramCreated(EventData):
     TYPE = "program.created"
     KIND = "mutation"
     program_id: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     owner_id: Id
     pace_days: Int = Field(14, ge=1, le=365)
 
@@ -101,7 +101,7 @@ class CohortCreated(EventData):
     KIND = "mutation"
     cohort_id: Id
     program_id: Id
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class UserRegistered(EventData):
@@ -110,8 +110,8 @@ class UserRegistered(EventData):
     TYPE = "user.registered"
     KIND = "mutation"
     user_id: Id
-    display_name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    display_name: Name
+    email: Email
     roles: list[Role] = Field(max_length=len(ROLES))
 
 

@@ -7,7 +7,9 @@ the rule it broke.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,10 @@ from pydantic import ValidationError
 
 from schemas.envelope import LOG_ATTRIBUTES, Envelope
 from schemas.registry import MODELS, event_types
-from schemas.types import EventData
+from schemas.types import FORBIDDEN_CONTROLS, MAX_SAFE_INTEGER, EventData
+
+MAX_DEPTH = 16  # nesting of objects and arrays in one record; ours need 3
+_FORBIDDEN = re.compile(f"[{FORBIDDEN_CONTROLS}\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,46 @@ def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
     return found
 
 
+def _unsafe(value: object, path: str, depth: int = 0) -> Iterator[Problem]:
+    """Values no store downstream can hold, wherever they sit in the record.
+
+    The per-field types say the same for the fields they know; this scan makes the rule
+    hold for every key and value, whatever a future schema forgets. Sources: PostgreSQL
+    text (no U+0000), UTF-8 (no lone surrogates), RFC 8785 / I-JSON (integers within
+    ±(2^53 − 1), finite numbers).
+    """
+    if isinstance(value, str):
+        found = _FORBIDDEN.search(value)
+        if found:
+            char = f"U+{ord(found.group()):04X}"
+            rule = "lone_surrogate" if "\ud800" <= found.group() <= "\udfff" else "control_character"
+            yield Problem(path or "$", rule, f"must not contain {char} (at index {found.start()})")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            yield Problem(path or "$", "integer_range", "must be within ±(2^53 − 1) (RFC 8785, I-JSON)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield Problem(path or "$", "number_finite", "must be a finite number")
+    elif depth >= MAX_DEPTH:
+        yield Problem(path or "$", "too_deep", f"nests more than {MAX_DEPTH} levels")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            yield from _unsafe(key, child, depth + 1)
+            yield from _unsafe(item, child, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unsafe(item, f"{path}.{index}" if path else str(index), depth + 1)
+
+
 def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> Valid | Invalid:
-    """Judge one decoded JSON value as an incoming CloudEvent."""
+    """Judge one decoded JSON value as an incoming CloudEvent.
+
+    Returns :class:`Valid` or :class:`Invalid` with at most 20 problems, each naming the
+    field (dotted path) and the rule; never raises on any JSON value.
+    """
     if not isinstance(raw, dict):
         return Invalid((Problem("$", "object_type", "an event must be a JSON object"),))
     problems = [
@@ -67,8 +110,9 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
         for attr in LOG_ATTRIBUTES
         if attr in raw
     ]
+    problems += _unsafe(raw, "")
     if problems:
-        return Invalid(tuple(problems))
+        return Invalid(tuple(problems[:20]))
     try:
         envelope = Envelope.model_validate(raw)
     except ValidationError as err:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.chain import ChainVerifier
+from events.chain import ChainVerifier, jcs
 from events.sequencing import Append, Duplicate, Reject, SequencerState
 from schemas.examples import cloud_event
 from schemas.validation import Valid, validate_event
@@ -102,9 +102,27 @@ def test_recovered_state_continues_the_chain() -> None:
     batch.commit()
     recovered = SequencerState(timedelta(days=7))
     for record in records:
-        recovered.load(record)
+        assert recovered.load(jcs(record))
     assert recovered.heads == state.heads
     assert isinstance(recovered.batch(T0).decide(signin("acme", "e1")), Duplicate)
+
+
+def test_recovery_ignores_what_is_not_the_next_link_of_the_chain() -> None:
+    state = SequencerState(timedelta(days=7))
+    batch = state.batch(T0)
+    first, second = (batch.decide(created("acme")), batch.decide(signin("acme", "e1")))
+    assert isinstance(first, Append) and isinstance(second, Append)
+    forged_ahead = {**second.record, "id": "x", "sequence": 99}
+    forged_link = {**second.record, "id": "y", "sequence": 3, "prevhash": "f" * 64}
+    recovered = SequencerState(timedelta(days=7))
+    garbage = [b"\x00\xff", b"[]", b"{}", b'{"tenantid": 1}', b"NaN", b"", None, jcs({**first.record, "sequence": "1"})]
+    assert [recovered.load(v) for v in garbage] == [False] * len(garbage)
+    assert recovered.load(jcs(first.record))
+    assert not recovered.load(jcs(forged_ahead))
+    assert recovered.load(jcs(second.record))
+    assert not recovered.load(jcs(forged_link))
+    assert recovered.heads["acme"].sequence == 2
+    assert recovered.heads["acme"].hash == second.record["hash"]
 
 
 @settings(max_examples=100)

@@ -136,3 +136,76 @@ def test_garbage_data_for_real_types_is_judged_never_raises(event_type: str, dat
     result = validate_event(json.loads(json.dumps(_event(event_type, data))))
     if isinstance(result, Invalid):
         assert all(p.field and p.rule and p.message for p in result.problems)
+
+
+# -- what no store downstream can hold is refused at the door (issue 8) ------------------
+
+STRING_FIELDS = [
+    (t, f)
+    for t in TYPES
+    for f, v in EXAMPLE_DATA[t].items()
+    if isinstance(v, str) and MODELS[(t, 1)].model_fields[f].annotation is not bool
+]
+ENVELOPE_TEXT = ["id", "source", "subject", "tenantid", "actor"]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x01", "\x1b", "\x7f\x00", "\ud800", "\udfff"])
+@pytest.mark.parametrize(("event_type", "field"), STRING_FIELDS)
+def test_every_data_string_refuses_controls_and_lone_surrogates(event_type: str, field: str, bad: str) -> None:
+    data = dict(EXAMPLE_DATA[event_type])
+    data[field] = f"{data[field]}{bad}x"
+    judged = validate_event(_event(event_type, data))
+    assert isinstance(judged, Invalid)
+    assert f"data.{field}" in {p.field for p in judged.problems}
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x08", "\ud83d"])
+@pytest.mark.parametrize("attr", ENVELOPE_TEXT)
+def test_every_envelope_string_refuses_controls(attr: str, bad: str) -> None:
+    event = {**_event("learner.signed_in"), "subject": "s", "actor": "a"}
+    event[attr] = f"{event[attr]}{bad}"
+    judged = validate_event(event)
+    assert isinstance(judged, Invalid)
+    assert attr in {p.field for p in judged.problems}
+
+
+def test_tab_lf_cr_are_allowed_in_names() -> None:
+    data = {**EXAMPLE_DATA["program.created"], "name": "Line one\r\nLine\ttwo"}
+    assert isinstance(validate_event(_event("program.created", data)), Valid)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [(2**31, "less_than_equal"), (2**53, "integer_range"), (-(2**63), "integer_range"), (10**400, "integer_range")],
+)
+def test_integers_are_bounded_by_column_and_jcs(value: int, rule: str) -> None:
+    data = {**EXAMPLE_DATA["phase.advanced"], "phase": value}
+    judged = validate_event(_event("phase.advanced", data))
+    assert isinstance(judged, Invalid)
+    assert [(p.field, p.rule) for p in judged.problems] == [("data.phase", rule)]
+
+
+def test_unknown_nested_values_are_scanned_too() -> None:
+    event = _event("learner.signed_in")
+    event["data"] = {**event["data"], "extra": {"deep": ["ok", "bad\x00"]}}
+    judged = validate_event(event)
+    assert isinstance(judged, Invalid)
+    assert ("data.extra.deep.1", "control_character") in {(p.field, p.rule) for p in judged.problems}
+
+
+def test_non_finite_numbers_and_deep_nesting_are_refused() -> None:
+    event = _event("learner.signed_in")
+    event["data"] = {**event["data"], "x": float("nan")}
+    assert "number_finite" in {p.rule for p in validate_event(event).problems}  # type: ignore[union-attr]
+    deep: Any = "leaf"
+    for _ in range(40):
+        deep = [deep]
+    event["data"] = {"learner_id": "l", "x": deep}
+    assert "too_deep" in {p.rule for p in validate_event(event).problems}  # type: ignore[union-attr]
+
+
+def test_envelope_id_has_the_id_alphabet() -> None:
+    for bad in ["", " lead", "a b", "é", "x" * 129, "-x"]:
+        judged = validate_event({**_event("learner.signed_in"), "id": bad})
+        assert isinstance(judged, Invalid), bad
+        assert "id" in {p.field for p in judged.problems}
