@@ -10,6 +10,7 @@ from projections.facts import counted, fact_changes
 from projections.memory import MemoryTables
 from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
 from projections.tables import Upsert
+from schemas.validation import Invalid, Problem, validate_log_record
 
 TICK = "engagement.recompute_requested"
 LoadRows = Callable[[str, date], Mapping[str, Sequence[Mapping[str, Any]]]]
@@ -37,6 +38,35 @@ def changes_for(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert]:
     return fact_changes(record)
 
 
+def position_of(record: object) -> tuple[str, int] | None:
+    """(tenant, sequence) of a log record, or None when it has no usable position."""
+    if not isinstance(record, dict):
+        return None
+    tenant, sequence = record.get("tenantid"), record.get("sequence")
+    if not isinstance(tenant, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
+        return None
+    return tenant, sequence
+
+
+def fold_record(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert] | Problem:
+    """The changes of one record at its turn in the log, or why the fold cannot take it.
+
+    A record the contract does not accept (written around the sequencer, by an older
+    version, of an unknown type) or that the pure fold fails on is answered with a
+    :class:`Problem`; the decision depends only on the record and the facts, so a replay
+    decides the same. Database errors are not caught here: they are not the record's.
+    """
+    judged = validate_log_record(record)
+    if isinstance(judged, Invalid):
+        return judged.problems[0]
+    if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
+        record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}
+    try:
+        return changes_for(record, load_rows)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+        return Problem("$", "fold_failed", f"{type(err).__name__}: {err}")
+
+
 def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | None = None) -> MemoryTables:
     """The reference fold: every record in log order into memory (tests, small replays)."""
     tables = tables or MemoryTables()
@@ -50,6 +80,8 @@ def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | 
         if position == "gap":
             raise ValueError(f"records missing before {record['tenantid']} sequence {record['sequence']}")
         if position == "next":
-            tables.apply(changes_for(record, load))
+            changes = fold_record(record, load)
+            if not isinstance(changes, Problem):  # the runners quarantine it; memory has no offsets
+                tables.apply(changes)
             applied[record["tenantid"]] = record["sequence"]
     return tables

@@ -15,39 +15,52 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import psycopg
+import structlog
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from events.deadletter import decode_json
 from projections import tables as t
-from projections.fold import changes_for, is_tick, order
+from projections.fold import fold_record, is_tick, order, position_of
 from projections.store import apply_changes, load_tick_rows
 from projections.tables import Upsert, ddl
+from schemas.validation import Problem, scrub
+
+log = structlog.get_logger(__name__)
 
 READ_MODEL_SCHEMA = "readmodel"
 
 
 @dataclass(frozen=True)
 class LogMessage:
+    """One record of the log topic as a runner sees it; ``record`` is None when its bytes
+    are not a JSON object (``problem`` then says why)."""
+
     partition: int
     offset: int
-    record: dict[str, Any]
+    record: dict[str, Any] | None
+    problem: Problem | None = None
 
     @classmethod
-    def parse(cls, partition: int, offset: int, value: bytes) -> LogMessage:
-        return cls(partition, offset, json.loads(value))
+    def parse(cls, partition: int, offset: int, value: bytes | None) -> LogMessage:
+        """Never raises: garbage bytes become a message with a problem, for quarantine."""
+        raw, problem = decode_json(value)
+        if problem is None and not isinstance(raw, dict):
+            problem = Problem("$", "object_type", "a log record must be a JSON object")
+        return cls(partition, offset, raw if problem is None else None, problem)  # type: ignore[arg-type]
 
 
 @dataclass
 class BatchOutcome:
     applied: int = 0
     skipped: int = 0
+    quarantined: int = 0
     rewind: dict[int, int] = field(default_factory=dict)  # partition -> offset to seek to
 
 
@@ -122,23 +135,51 @@ def score_payload(change: Upsert, tick: dict[str, Any]) -> dict[str, Any]:
 
 
 class ReadModelWriter:
-    """Applies batches of log messages to one read-model schema (the live one or a rebuild)."""
+    """Applies batches of log messages to one read-model schema (the live one or a rebuild).
+
+    ``contiguous``: the caller reads each partition from its stored offset on, without
+    holes (a rebuild), so a sequence gap is in the log itself and is quarantined at once.
+    Otherwise (the live consumer, which may resume too far) the first gap at a stored
+    offset asks for a rewind there, and the same gap met again from there is quarantined.
+    """
 
     def __init__(
-        self, conn: psycopg.Connection, topic: str, *, schema: str = READ_MODEL_SCHEMA, publish: bool = True
+        self,
+        conn: psycopg.Connection,
+        topic: str,
+        *,
+        schema: str = READ_MODEL_SCHEMA,
+        publish: bool = True,
+        contiguous: bool = False,
     ) -> None:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
+        self.contiguous = contiguous
+        self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
-    def apply(self, messages: Sequence[LogMessage]) -> BatchOutcome:
-        outcome = BatchOutcome()
+    def apply(self, messages: Sequence[LogMessage], *, redelivery_by_offset: bool = True) -> BatchOutcome:
+        """Apply a batch in one transaction; see the module docstring for the order of work.
+
+        A value the database refuses (``psycopg.DataError``) fails the fast path, which
+        collapses rows across records; the batch is then re-applied record by record in
+        savepoints and the refused record quarantined. ``redelivery_by_offset=False`` is for
+        in-place re-folds that re-read records below the stored offsets on purpose.
+        """
+        try:
+            return self._apply(messages, careful=False, by_offset=redelivery_by_offset)
+        except psycopg.errors.DataError as err:
+            log.warning("projections.careful_batch", topic=self.topic, error=scrub(str(err)))
+            return self._apply(messages, careful=True, by_offset=redelivery_by_offset)
+
+    def _apply(self, messages: Sequence[LogMessage], *, careful: bool, by_offset: bool) -> BatchOutcome:
         with self.conn.transaction(), self.conn.cursor() as cur:
             # Serialises writers of this schema (a live runner and a stray second one).
             cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(self._table("tenant_positions")))
-            tenants = {m.record["tenantid"] for m in messages}
-            applied_seq: dict[str, int] = dict(
+            batch = _Batch(self, cur, careful, stored_offsets(self.conn, self.schema, self.topic), by_offset)
+            tenants = {p[0] for p in map(position_of, (m.record for m in messages)) if p}
+            batch.applied_seq = dict(
                 cur.execute(
                     sql.SQL("select tenant_id, sequence from {} where tenant_id = any(%s)").format(
                         self._table("tenant_positions")
@@ -146,45 +187,18 @@ class ReadModelWriter:
                     [list(tenants)],
                 ).fetchall()
             )  # type: ignore[arg-type]
-            pending: list[Upsert] = []
-            outbox: list[tuple[str, str, Jsonb]] = []
-            next_offsets: dict[int, int] = {}
-            stopped: set[int] = set()
             for message in messages:
-                if message.partition in stopped:
-                    continue
-                record, tenant = message.record, message.record["tenantid"]
-                position = order(record, applied_seq)
-                if position == "seen":
-                    outcome.skipped += 1
-                    next_offsets[message.partition] = message.offset + 1
-                    continue
-                if position == "gap":
-                    stopped.add(message.partition)
-                    continue
-                if is_tick(record):
-                    apply_changes(cur, self.schema, pending)
-                    pending = []
-                    changes = changes_for(record, lambda tn, day: self._load(cur, tn, day))
-                    apply_changes(cur, self.schema, changes)
-                    if self.publish:
-                        outbox += [
-                            (p["id"], tenant, Jsonb(p))
-                            for p in (score_payload(c, record) for c in changes if c.table is t.DAILY_SCORES)
-                        ]
-                else:
-                    pending += changes_for(record, _no_rows)
-                applied_seq[tenant] = record["sequence"]
-                next_offsets[message.partition] = message.offset + 1
-                outcome.applied += 1
-            apply_changes(cur, self.schema, pending)
-            self._advance(cur, next_offsets, applied_seq, tenants)
-            if outbox:
-                cur.executemany("insert into score_outbox (record_id, tenant_id, payload) values (%s, %s, %s)", outbox)
-            if stopped:
-                stored = stored_offsets(self.conn, self.schema, self.topic)
-                outcome.rewind = {p: stored.get(p, 0) for p in stopped}
-        return outcome
+                batch.take(message)
+            batch.flush()
+            self._advance(cur, batch.next_offsets, batch.applied_seq, tenants)
+            if batch.outbox:
+                cur.executemany(
+                    "insert into score_outbox (record_id, tenant_id, payload) values (%s, %s, %s)", batch.outbox
+                )
+            batch.outcome.rewind = {p: batch.stored.get(p, 0) for p in batch.stopped}
+        # Remembered only once committed: a rolled-back attempt must not count as a rewind.
+        self._rewound_to.update(batch.outcome.rewind)
+        return batch.outcome
 
     def _load(self, cur: psycopg.Cursor, tenant: str, day: date) -> dict[str, list[dict[str, Any]]]:
         return load_tick_rows(cur, self.schema, tenant, day)
@@ -213,8 +227,108 @@ class ReadModelWriter:
         )
 
 
-def _no_rows(_tenant: str, _day: date) -> dict[str, list[dict[str, Any]]]:
-    raise AssertionError("only ticks read facts")
+@dataclass
+class _Batch:
+    """The state of one ``ReadModelWriter`` transaction while it takes records in order."""
+
+    writer: ReadModelWriter
+    cur: psycopg.Cursor
+    careful: bool
+    stored: dict[int, int]
+    by_offset: bool
+    applied_seq: dict[str, int] = field(default_factory=dict)
+    pending: list[Upsert] = field(default_factory=list)
+    outbox: list[tuple[str, str, Jsonb]] = field(default_factory=list)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    stopped: set[int] = field(default_factory=set)
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+
+    def take(self, message: LogMessage) -> None:
+        partition = message.partition
+        if partition in self.stopped:
+            return
+        if self.by_offset and message.offset < self.stored.get(partition, 0):
+            self.outcome.skipped += 1  # a redelivery: this offset is applied already
+            return
+        position = position_of(message.record)
+        if message.record is None or position is None:
+            problem = message.problem or Problem("sequence", "no_position", "no string tenantid and integer sequence")
+            self._quarantine(message, problem)
+        else:
+            self._take_positioned(message, message.record, position)
+
+    def _take_positioned(self, message: LogMessage, record: dict[str, Any], position: tuple[str, int]) -> None:
+        tenant, sequence = position
+        expected = self.applied_seq.get(tenant, 0) + 1
+        verdict = order(record, self.applied_seq)
+        if verdict == "seen":
+            if self.by_offset:  # a second record claiming an applied sequence: not the sequencer's
+                self._quarantine(message, Problem("sequence", "sequence_replayed", f"{tenant} is at {expected - 1}"))
+            else:
+                self.outcome.skipped += 1
+                self.next_offsets[message.partition] = message.offset + 1
+            return
+        if verdict == "gap":
+            if self.writer.contiguous or self.writer._rewound_to.get(message.partition) == self.stored.get(
+                message.partition, 0
+            ):
+                self._quarantine(message, Problem("sequence", "sequence_gap", f"expected {expected}, got {sequence}"))
+            else:
+                self.stopped.add(message.partition)
+            return
+        if is_tick(record):
+            self.flush()  # the tick reads the facts written before it
+        changes = fold_record(record, lambda tn, day: self.writer._load(self.cur, tn, day))
+        if isinstance(changes, Problem):
+            self._quarantine(message, changes)
+        elif self._write(message, changes):
+            if is_tick(record) and self.writer.publish:
+                self.outbox += [
+                    (p["id"], tenant, Jsonb(p))
+                    for p in (score_payload(c, record) for c in changes if c.table is t.DAILY_SCORES)
+                ]
+            self.outcome.applied += 1
+        self.applied_seq[tenant] = sequence
+        self.next_offsets[message.partition] = message.offset + 1
+
+    def _write(self, message: LogMessage, changes: list[Upsert]) -> bool:
+        """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""
+        if not self.careful:
+            self.pending += changes
+            if changes and is_tick(message.record or {}):
+                self.flush()
+            return True
+        try:
+            with self.cur.connection.transaction():
+                apply_changes(self.cur, self.writer.schema, changes)
+            return True
+        except psycopg.errors.DataError as err:
+            self._quarantine(message, Problem("$", "store_refused", str(err).splitlines()[0]))
+            return False
+
+    def _quarantine(self, message: LogMessage, problem: Problem) -> None:
+        record = message.record or {}
+        position = position_of(record)
+        row = {
+            "log_partition": message.partition,
+            "log_offset": message.offset,
+            "tenant_id": scrub(position[0], 128) if position else None,
+            "sequence": position[1] if position else None,
+            "record_id": scrub(record["id"], 128) if isinstance(record.get("id"), str) else None,
+            "type": scrub(record["type"], 128) if isinstance(record.get("type"), str) else None,
+            "rule": scrub(problem.rule, 64),
+            "reason": scrub(f"{problem.field}: {problem.message}"),
+        }
+        log.warning("projections.quarantined", topic=self.writer.topic, **row)
+        self.pending.append(Upsert(t.QUARANTINE, row))
+        self.next_offsets[message.partition] = message.offset + 1
+        self.outcome.quarantined += 1
+        if self.careful:
+            self.flush()
+
+    def flush(self) -> None:
+        apply_changes(self.cur, self.writer.schema, self.pending)
+        self.pending = []
 
 
 def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEMA) -> None:

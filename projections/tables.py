@@ -140,6 +140,22 @@ DAILY_SCORES = Table(
     indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
 
+# -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----
+QUARANTINE = Table(
+    "quarantine",
+    (("log_partition", "integer"), ("log_offset", "bigint")),
+    (
+        ("tenant_id", "text"),
+        ("sequence", "bigint"),
+        ("record_id", "text"),
+        ("type", "text"),
+        ("rule", "text"),
+        ("reason", "text"),
+    ),
+    "keep_first",
+    indexes=(("tenant_id", "sequence"),),
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     TENANTS,
     TENANT_SETTINGS,
@@ -160,6 +176,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SUBMISSIONS,
     EVENT_DAYS,
     DAILY_SCORES,
+    QUARANTINE,
 )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.envelope import LOG_ATTRIBUTES, Envelope
-from schemas.registry import MODELS, event_types
+from schemas.envelope import LOG_ATTRIBUTES, Envelope, LogRecord
+from schemas.registry import MODELS, event_types, upcast
 from schemas.types import FORBIDDEN_CONTROLS, MAX_SAFE_INTEGER, EventData
 
 MAX_DEPTH = 16  # nesting of objects and arrays in one record; ours need 3
@@ -134,3 +134,35 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
     except ValidationError as err:
         return Invalid(tuple(_problems(err, prefix="data.")))
     return Valid(envelope, data)
+
+
+def validate_log_record(raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> Valid | Invalid:
+    """Judge a record read from the log, as every consumer of the log does before using it.
+
+    The record must be a :class:`LogRecord` (the envelope plus the log's attributes), hold
+    only values a store can keep, and its ``data`` — upcast to the type's latest version
+    (``schemas.registry.upcast``) — must validate. ``Valid.data`` is the upcast data.
+    Never raises on any JSON value.
+    """
+    if not isinstance(raw, dict):
+        return Invalid((Problem("$", "object_type", "a log record must be a JSON object"),))
+    problems = list(_unsafe(raw, ""))
+    if problems:
+        return Invalid(tuple(problems[:20]))
+    try:
+        envelope = LogRecord.model_validate(raw)
+    except ValidationError as err:
+        return Invalid(tuple(_problems(err)))
+    try:
+        version, data = upcast(envelope.type, envelope.schemaversion, envelope.data, models=models)
+    except (KeyError, LookupError) as err:
+        return Invalid((Problem("type", "unknown_type", f"cannot read {envelope.type!r} v{envelope.schemaversion}: {err}"),))
+    try:
+        return Valid(envelope, models[(envelope.type, version)].model_validate(data))
+    except ValidationError as err:
+        return Invalid(tuple(_problems(err, prefix="data.")))
+
+
+def scrub(text: str, limit: int = 500) -> str:
+    """``text`` safe to store and print: forbidden characters become U+FFFD, cut to ``limit``."""
+    return _FORBIDDEN.sub("\ufffd", text)[:limit]
