@@ -7,7 +7,7 @@ SKILLMIND := $(BIN)/skillmind
 .PHONY: demo test setup services bootstrap down status bench lint schemas clean-venv
 
 demo: services bootstrap
-	$(SKILLMIND) health
+	$(SKILLMIND) health --no-pipeline
 	$(SKILLMIND) demo
 
 test: services bootstrap

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -16,11 +15,11 @@ from api.deps import CurrentPrincipal, SettingsDep
 from api.problems import problem_responses
 from api.reports import RM, latest_day
 from api.scope import scope_predicate
-from events.kafka import consumer_config
 from events.reader import partitions_of
 from events.topics import topic_name
 from jobs.objectstore import make_client
 from projections.figures import FIGURES
+from skillmind.readiness import pipeline_report
 from skillmind.settings import Settings
 
 router = APIRouter(tags=["operations"])
@@ -31,28 +30,8 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _projection_lag(settings: Settings, pool: Any) -> int:
-    topic = topic_name(settings.kafka, "log")
-    with pool.connection() as conn:
-        stored = dict(
-            conn.execute(
-                sql.SQL("select partition, next_offset from {rm}.positions where topic = %s").format(rm=RM),
-                [topic],
-            ).fetchall()
-        )
-    consumer = Consumer(consumer_config(settings.kafka))
-    try:
-        lag = 0
-        for p in partitions_of(settings.kafka, topic):
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=3)
-            lag += max(0, high - stored.get(p, 0))
-        return lag
-    finally:
-        consumer.close()
-
-
-def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
-    checks: dict[str, Any] = {}
+def _service_checks(settings: Settings, pool: Any) -> dict[str, str]:
+    checks: dict[str, str] = {}
     try:
         with pool.connection(timeout=3) as conn:
             conn.execute("select 1")
@@ -69,23 +48,36 @@ def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
         checks["s3"] = "ok"
     except Exception as err:
         checks["s3"] = f"unreachable: {err}"
-    if checks["postgres"] == checks["kafka"] == "ok":
-        try:
-            checks["projection_lag"] = _projection_lag(settings, pool)
-        except (KafkaException, Exception) as err:
-            checks["projection_lag"] = f"unknown: {err}"
     return checks
+
+
+def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
+    checks: dict[str, Any] = _service_checks(settings, pool)
+    failing = [name for name, state in checks.items() if state != "ok"]
+    if not failing or failing == ["s3"]:
+        try:
+            with pool.connection(timeout=3) as conn:
+                report = pipeline_report(settings, conn)
+            checks.update(report, projection_lag=report["lag"]["log"])
+            failing += [name for name, state in report["components"].items() if state != "ok"]
+        except Exception as err:
+            checks["components"] = f"unknown: {err}"
+            failing.append("components")
+    return {"ready": not failing, "failing": failing, **checks}
 
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "Not ready: the failing checks say why"}},
-    summary="Kafka, PostgreSQL and S3 reachable; projections' lag in log offsets (transaction markers included)",
+    responses={503: {"description": "Not ready: `failing` names each failed service or component, and why"}},
+    summary="Services reachable, every pipeline component alive and progressing; lag and quarantine count",
 )
 async def readyz(settings: SettingsDep, pool: PoolDep) -> JSONResponse:
-    checks = await run_in_threadpool(_readiness, settings, pool)
-    ready = all(checks[k] == "ok" for k in ("postgres", "kafka", "s3"))
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    """`ready`, `failing` (names), `postgres`/`kafka`/`s3`, `components` (each `ok` or what is
+    wrong: no heartbeat, restarting after a failure, stalled), `lag` in offsets (`inbox`
+    not yet sequenced, `log` not yet folded, `total`), `quarantined` (records the fold set
+    aside: `skillmind quarantine list`). 503 unless everything is ok."""
+    report = await run_in_threadpool(_readiness, settings, pool)
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 
 class Overview(BaseModel):

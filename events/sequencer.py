@@ -145,7 +145,8 @@ class Sequencer:
 
     # -- the loop --------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> Counters:
+    def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> Counters:
+        """Sequence until ``stop`` is set; ``on_batch`` is called after each committed batch."""
         self.producer.init_transactions(60)
         self.consumer.subscribe([self.inbox], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
@@ -154,6 +155,8 @@ class Sequencer:
                 records = [m for m in batch if self._usable(m)]
                 if records:
                     self._process(records)
+                    if on_batch:
+                        on_batch()
         finally:
             self.consumer.close()
             self.producer.flush(10)

@@ -45,8 +45,10 @@ def publish_outbox(conn: psycopg.Connection, kafka: KafkaSettings, limit: int = 
                 value=json.dumps(payload, sort_keys=True).encode(),
                 on_delivery=lambda err, _m: failures.append(err.str()) if err else None,
             )
-        producer.flush(30)
-        if failures:
-            raise LogError(f"publishing scores failed: {failures[0]}; they stay queued")
+        undelivered = producer.flush(30)
+        if failures or undelivered:
+            # Nothing is deleted: the rows stay queued and the next batch publishes them again.
+            reason = failures[0] if failures else f"{undelivered} records not acknowledged within 30 s"
+            raise LogError(f"publishing scores failed: {reason}; they stay queued")
         conn.execute("delete from score_outbox where id = any(%s)", [[r[0] for r in rows]])
     return len(rows)

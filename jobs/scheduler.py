@@ -11,6 +11,7 @@ Exactly one tick per (tenant, day), whatever runs twice:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -94,10 +95,17 @@ def days_to_catch_up(settings: Settings, today: date, database: str | None = Non
     return [first + timedelta(days=n) for n in range((yesterday - first).days + 1)]
 
 
-def run_scheduler(settings: Settings, stop: threading.Event, database: str | None = None) -> None:
+def run_scheduler(
+    settings: Settings,
+    stop: threading.Event,
+    database: str | None = None,
+    on_tick: Callable[[], None] | None = None,
+) -> None:
     def nightly() -> None:
         today = datetime.now(UTC).date()
         scheduled_ticks(settings, days_to_catch_up(settings, today, database), database)
+        if on_tick:
+            on_tick()
 
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(

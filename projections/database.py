@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from projections.errors import DatabaseError
 from skillmind.settings import PostgresSettings
-
-
-class DatabaseError(Exception):
-    """PostgreSQL is unreachable or refused an operation we need."""
 
 
 def connect(pg: PostgresSettings, *, dbname: str | None = None, autocommit: bool = True) -> psycopg.Connection:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from events.errors import LogError
 from events.topics import topic_name
 from jobs.publisher import publish_outbox
 from projections.runner import (
@@ -66,6 +67,7 @@ class LiveCounters:
     rewinds: int = 0
     published: int = 0
     batches: int = 0
+    quarantined: int = 0
 
 
 @dataclass
@@ -74,6 +76,7 @@ class LiveProjections:
     instance_id: str = "0"
     database: str | None = None
     batch_size: int = 5000
+    on_batch: Callable[[], None] | None = None  # called after each applied batch (progress)
     counters: LiveCounters = field(default_factory=LiveCounters)
     failure: BaseException | None = None
 
@@ -123,12 +126,18 @@ class LiveProjections:
         outcome = await asyncio.to_thread(self.writer.apply, batch)
         self.counters.applied += outcome.applied
         self.counters.skipped += outcome.skipped
+        self.counters.quarantined += outcome.quarantined
         self.counters.batches += 1
         for partition, offset in outcome.rewind.items():
             self.counters.rewinds += 1
             log.info("projections.rewound", topic=self.topic_name, partition=partition, offset=offset)
             await self.app.consumer.seek(TP(self.topic_name, partition), offset)
-        self.counters.published += await asyncio.to_thread(publish_outbox, self.conn, self.settings.kafka)
+        try:
+            self.counters.published += await asyncio.to_thread(publish_outbox, self.conn, self.settings.kafka)
+        except LogError as err:  # the scores stay queued in the outbox; the read models go on
+            log.warning("projections.publish_deferred", error=str(err))
+        if self.on_batch:
+            self.on_batch()
 
     def run(self, stop: threading.Event) -> LiveCounters:
         async def serve() -> None:

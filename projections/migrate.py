@@ -14,12 +14,11 @@ from importlib import resources
 
 import psycopg
 
+from projections.errors import MigrationError
+
 MIGRATION_LOCK_ID = 0x5C11_1D  # arbitrary, constant: one advisory lock for all migrators
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
-
-class MigrationError(Exception):
-    """The migration history and the files disagree, or a migration failed."""
 
 
 @dataclass(frozen=True)

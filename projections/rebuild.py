@@ -5,6 +5,7 @@ then an atomic swap and a checksum per table."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 
 import psycopg
@@ -15,6 +16,7 @@ from psycopg import sql
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
+from projections.errors import ReplayBusy
 from projections.runner import (
     READ_MODEL_SCHEMA,
     LogMessage,
@@ -28,6 +30,20 @@ from projections.tables import ALL_TABLES
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+REPLAY_LOCK = 0x5C11_4E9  # one advisory lock for every replay of a database
+
+
+@contextmanager
+def _replay_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """One replay at a time per database: a second one refuses, saying so."""
+    if not conn.execute("select pg_try_advisory_lock(%s)", [REPLAY_LOCK]).fetchone()[0]:  # type: ignore[index]
+        raise ReplayBusy("another `skillmind replay` is running on this database; wait for it to finish")
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", [REPLAY_LOCK])
 
 
 def _parse(messages: list[Message]) -> list[LogMessage]:
@@ -49,7 +65,7 @@ def rebuild(
     """Replay the whole log into a fresh schema, swap it in atomically, return its checksums."""
     topic = topic_name(settings.kafka, "log")
     target = f"{READ_MODEL_SCHEMA}_rebuild"
-    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(target)))
         create_schema(conn, target)
         # Read from offset 0 without holes: a sequence gap is in the log and is quarantined.
@@ -72,7 +88,7 @@ def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = No
     tables stand; returns that tenant's checksums. Live writers wait meanwhile."""
     topic = topic_name(settings.kafka, "log")
     partition = partition_for(tenant, len(partitions_of(settings.kafka, topic)))
-    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
         writer = ReadModelWriter(conn, topic, publish=False, contiguous=True)
         with conn.transaction():
             conn.execute(

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from events.deadletter import decode_json
 from projections import tables as t
+from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_tick, order, position_of
 from projections.store import apply_changes, load_tick_rows
 from projections.tables import Upsert, ddl
@@ -67,9 +68,6 @@ class BatchOutcome:
 def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone() is not None
 
-
-class ReadModelOutdated(Exception):
-    """The read-model schema was built from other table definitions than this code's."""
 
 
 def ddl_fingerprint() -> str:

@@ -156,7 +156,8 @@ def validate_log_record(raw: object, models: Mapping[tuple[str, int], type[Event
     try:
         version, data = upcast(envelope.type, envelope.schemaversion, envelope.data, models=models)
     except (KeyError, LookupError) as err:
-        return Invalid((Problem("type", "unknown_type", f"cannot read {envelope.type!r} v{envelope.schemaversion}: {err}"),))
+        unknown = f"cannot read {envelope.type!r} v{envelope.schemaversion}: {err}"
+        return Invalid((Problem("type", "unknown_type", unknown),))
     try:
         return Valid(envelope, models[(envelope.type, version)].model_validate(data))
     except ValidationError as err:

@@ -12,9 +12,7 @@ import click
 
 from events.errors import LogError
 from jobs.objectstore import ObjectStoreError
-from projections.database import DatabaseError
-from projections.migrate import MigrationError
-from projections.runner import ReadModelOutdated
+from projections.errors import ProjectionError
 from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
@@ -25,10 +23,8 @@ COMPONENTS = {"sequencer", "projections", "scheduler"}
 OPERATOR_ERRORS = (
     services.ServiceError,
     LogError,
-    DatabaseError,
-    MigrationError,
+    ProjectionError,
     ObjectStoreError,
-    ReadModelOutdated,
 )
 
 
@@ -118,9 +114,15 @@ def bootstrap(settings: Settings) -> None:
 
 
 @main.command()
+@click.option(
+    "--pipeline/--no-pipeline",
+    default=True,
+    show_default=True,
+    help="Also require the pipeline's components to be running and progressing (as /readyz does).",
+)
 @click.pass_obj
-def health(settings: Settings) -> None:
-    """Health report of every component: services, topics, schema, buckets."""
+def health(settings: Settings, pipeline: bool) -> None:
+    """Health report of every component: services, topics, schema, buckets, the pipeline."""
     from skillmind.bootstrap import bootstrap as run_bootstrap
     from skillmind.bootstrap import health as service_health
 
@@ -132,9 +134,27 @@ def health(settings: Settings) -> None:
     for check in checks:
         click.echo("  " + check.line())
     bad = [c.component for c in checks if not c.ok]
+    if pipeline and not bad:
+        bad += _pipeline_health(settings)
     if bad:
         raise click.ClickException(f"unhealthy: {', '.join(bad)}")
     click.echo("all components healthy")
+
+
+def _pipeline_health(settings: Settings) -> list[str]:
+    """Print the pipeline's components, lag and quarantine; return the unhealthy names."""
+    import psycopg
+
+    from skillmind.readiness import pipeline_report
+
+    with operator_errors(), psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
+        report = pipeline_report(settings, conn)
+    for name, state in report["components"].items():
+        click.echo(f"  {name:<12} {state}")
+    lag = report["lag"]
+    click.echo(f"  {'lag':<12} {lag['total']} offsets (inbox {lag['inbox']}, log {lag['log']})")
+    click.echo(f"  {'quarantine':<12} {report['quarantined']} records (skillmind quarantine list)")
+    return [name for name, state in report["components"].items() if state != "ok"]
 
 
 @main.command()
@@ -185,7 +205,7 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
 @click.pass_obj
 def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
     """Run the stream processors (all by default) until SIGINT/SIGTERM."""
-    from skillmind.runner import run_components
+    from skillmind.supervisor import run_components
 
     with operator_errors():
         run_components(settings, components or tuple(sorted(COMPONENTS)), instance)
@@ -278,6 +298,33 @@ def demo(settings: Settings) -> None:
 
     with operator_errors():
         run_demo(settings)
+
+
+@main.group()
+def quarantine() -> None:
+    """Log records the fold set aside instead of stopping (see README, "The quarantine")."""
+
+
+@quarantine.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's records.")
+@click.option("--limit", default=50, show_default=True, help="Most recent rows to print.")
+@click.pass_obj
+def quarantine_list(settings: Settings, tenant: str | None, limit: int) -> None:
+    """Print quarantined records, newest first: where they sit in the log and why."""
+    import psycopg
+
+    query = (
+        "select log_partition, log_offset, tenant_id, sequence, record_id, type, rule, reason "
+        "from readmodel.quarantine where %(tenant)s::text is null or tenant_id = %(tenant)s "
+        "order by log_offset desc, log_partition limit %(limit)s"
+    )
+    with operator_errors(), psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
+        rows = conn.execute(query, {"tenant": tenant, "limit": limit}).fetchall()
+    if not rows:
+        click.echo("no quarantined records")
+    for partition, offset, tenant_id, sequence, record_id, kind, rule, reason in rows:
+        where = f"{tenant_id} #{sequence}" if tenant_id is not None else "(no tenant)"
+        click.echo(f"p{partition}@{offset}  {where}  id={record_id}  type={kind}  [{rule}] {reason}")
 
 
 @main.group()

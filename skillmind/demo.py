@@ -53,7 +53,7 @@ def run_demo(settings: Settings) -> None:
 
     from api.app import create_app
     from jobs.scheduler import known_tenants
-    from skillmind.runner import run_components
+    from skillmind.supervisor import run_components
 
     _read_models_current(settings)
     if TENANT in known_tenants(settings):

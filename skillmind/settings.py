@@ -78,6 +78,12 @@ class ApiSettings(BaseModel):
     read_your_writes_timeout_s: float = Field(
         10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
     )
+    ready_components: list[str] = Field(
+        ["sequencer", "projections", "scheduler"],
+        description="Components /readyz requires a live, progressing instance of (heartbeats in PostgreSQL).",
+    )
+    heartbeat_stale_s: float = Field(10.0, gt=0, description="A heartbeat older than this: the instance is gone.")
+    stall_s: float = Field(30.0, gt=0, description="Work waiting and no progress for this long: stalled.")
 
 
 class SchedulerSettings(BaseModel):
