@@ -19,3 +19,9 @@ def report_db(services_up: Settings) -> Iterator[Settings]:
     name = create_database(services_up.postgres, f"t_{uuid.uuid4().hex[:12]}")
     yield services_up.model_copy(update={"postgres": services_up.postgres.model_copy(update={"dbname": name})})
     drop_database(services_up.postgres, name)
+
+
+@pytest.fixture
+def pipeline_settings(log_settings: Settings, report_db: Settings) -> Settings:
+    """Private topics (all created) and a fresh migrated database: for a whole running pipeline."""
+    return log_settings.model_copy(update={"postgres": report_db.postgres})

@@ -1,0 +1,172 @@
+"""Issue 8: no record stops the pipeline. Each poison kind goes in through each door — HTTP,
+the inbox (an upstream producer), and the log topic itself (a producer that bypassed the
+sequencer) — while the whole pipeline runs. Other tenants keep folding, the quarantine names
+each record the fold set aside, readiness stays honest, and a replay gives the live checksums."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Producer
+
+from events.chain import GENESIS_HASH, jcs
+from events.kafka import producer_config
+from events.partitioning import partition_for
+from events.topics import topic_name
+from projections.rebuild import checksums, rebuild
+from schemas.envelope import BATCH_CONTENT_TYPE
+from schemas.examples import EXAMPLE_DATA, cloud_event
+from skillmind.settings import Settings
+from skillmind.workload import Shape, history
+from tests.integration.logtools import log_records
+from tests.integration.pipeline import (
+    api_client,
+    assert_fresh_event_reaches_report,
+    bearer,
+    post_events,
+    quarantine_rows,
+    running_pipeline,
+    wait_until,
+)
+
+TODAY = datetime.now(UTC).date()
+
+
+def _event(kind: str, data: dict[str, Any], tenant: str = "acme", event_id: str = "poison") -> dict[str, Any]:
+    return cloud_event(kind, data, tenant=tenant, event_id=event_id, time=datetime.now(UTC).replace(microsecond=0))
+
+
+def _forged(tenant: str, sequence: int, kind: str, data: dict[str, Any], event_id: str) -> bytes:
+    """A log record written around the sequencer: well-formed envelope, chosen sequence."""
+    record = {
+        **_event(kind, data, tenant, event_id),
+        "sequence": sequence,
+        "appendedat": "2026-11-01T00:00:00Z",
+        "prevhash": GENESIS_HASH,
+        "hash": "a" * 64,
+    }
+    return jcs(record)
+
+
+def _produce(settings: Settings, topic: str, tenant: str, values: list[bytes]) -> None:
+    producer = Producer(producer_config(settings.kafka))
+    for value in values:
+        partition = partition_for(tenant, settings.kafka.partitions)
+        producer.produce(topic, key=tenant.encode(), value=value, partition=partition)
+    assert producer.flush(30) == 0
+
+
+def _seed(client: Any, settings: Settings) -> None:
+    events = list(history(Shape(tenant="acme", programs=1, learners=6, days=3, end=TODAY - timedelta(days=1))))
+    for start in range(0, len(events), 500):
+        assert post_events(client, settings, "acme", events[start : start + 500])["rejected"] == 0
+    admin = bearer(settings, "acme", "admin-1", "company_admin")
+
+    def rows() -> Any:
+        response = client.get("/v1/reports/engagement", headers=admin, params={"group_by": "learner"})
+        return response.status_code == 200 and response.json()["rows"]
+
+    wait_until("the seeded history in a report", rows)
+
+
+def _http_poison(client: Any, settings: Settings) -> None:
+    admin = bearer(settings, "acme", "admin-1", "company_admin")
+    user = {"user_id": "u-nul", "display_name": "Nul", "email": "nul\u0000@acme.example", "roles": ["learner"]}
+    refused = client.post("/v1/users", headers=admin, json=user)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "data.email" in refused.text and "control_character" in refused.text
+
+    phases = {"int4": 2**31, "beyond_jcs": 2**53 + 1}
+    batch = [
+        _event("phase.advanced", {**EXAMPLE_DATA["phase.advanced"], "phase": v}, event_id=f"phase-{k}")
+        for k, v in phases.items()
+    ]
+    lone = json.dumps([*batch, _event("learner.signed_in", {"learner_id": "l\ud800"}, event_id="lone")])
+    root = bearer(settings, "acme", "root", "platform_admin")
+    response = client.post(
+        "/v1/events", headers={**root, "Content-Type": BATCH_CONTENT_TYPE}, content=lone.encode()
+    )
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 3
+    assert [r["problems"][0]["field"] for r in results] == ["data.phase", "data.phase", "data.learner_id"]
+    assert [r["problems"][0]["rule"] for r in results] == ["less_than_equal", "integer_range", "lone_surrogate"]
+
+
+def _inbox_poison(settings: Settings) -> int:
+    valid = _event("learner.signed_in", {"learner_id": "l1"})
+    values = [
+        b"\xff\xfe not utf-8",
+        json.dumps({**valid, "id": "nan"}).replace('"l1"', "NaN").encode(),
+        json.dumps(_event("phase.advanced", {**EXAMPLE_DATA["phase.advanced"], "phase": 2**53}, "acme", "b")).encode(),
+        json.dumps(_event("learner.signed_in", {"learner_id": "l\u0000"}, event_id="nul")).encode(),
+        b'{"id": "\\udc00", "tenantid": "acme"}',
+    ]
+    _produce(settings, topic_name(settings.kafka, "inbox"), "acme", values)
+    return len(values)
+
+
+LOG_POISON_RULES = {
+    "json_invalid",
+    "object_type",
+    "control_character",
+    "sequence_gap",
+    "unknown_type",
+    "less_than_equal",
+    "sequence_replayed",
+}
+
+
+def _log_poison(settings: Settings) -> None:
+    log_topic = topic_name(settings.kafka, "log")
+    _produce(settings, log_topic, "rogue", [b"\x00garbage", b"[1, 2]"])
+    _produce(
+        settings,
+        log_topic,
+        "rogue",
+        [
+            _forged("rogue", 1, "tenant.created", {"tenant_id": "rogue", "name": "R\u0000"}, "r1"),
+            _forged("rogue", 5, "learner.signed_in", {"learner_id": "l"}, "r5"),
+        ],
+    )
+    _produce(settings, log_topic, "rogue2", [_forged("rogue2", 1, "mystery.happened", {"x": 1}, "m1")])
+    phase = {**EXAMPLE_DATA["phase.advanced"], "phase": 2**31}
+    _produce(settings, log_topic, "rogue3", [_forged("rogue3", 1, "phase.advanced", phase, "p1")])
+    _produce(settings, log_topic, "acme", [_forged("acme", 1, "learner.signed_in", {"learner_id": "l"}, "again")])
+
+
+def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
+    settings = pipeline_settings
+    with running_pipeline(settings), api_client(settings) as client:
+        _seed(client, settings)
+        _http_poison(client, settings)
+        sent = _inbox_poison(settings)
+        _log_poison(settings)
+
+        dead = wait_until(
+            "the inbox poison in the dead letters",
+            lambda: (d := log_records(settings, "dead-letter")) and len(d) >= sent and d,
+        )
+        rules = {problem["rule"] for letter in dead for problem in letter["problems"]}
+        assert {"json_invalid", "integer_range", "control_character", "lone_surrogate"} <= rules
+        quarantined = wait_until(
+            "every log poison in the quarantine",
+            lambda: (rows := quarantine_rows(settings)) and {r["rule"] for r in rows} >= LOG_POISON_RULES and rows,
+        )
+        assert len(quarantined) == len(LOG_POISON_RULES)
+        by_rule = {r["rule"]: r for r in quarantined}
+        assert by_rule["sequence_gap"]["tenant_id"] == "rogue" and by_rule["sequence_gap"]["sequence"] == 5
+        assert by_rule["sequence_replayed"]["tenant_id"] == "acme"
+        assert by_rule["unknown_type"]["type"] == "mystery.happened"
+        assert "\x00" not in json.dumps([r["reason"] for r in quarantined])
+
+        # Other tenants (and the poisoned one) keep folding; readiness is honest about it.
+        assert_fresh_event_reaches_report(client, settings, "acme", "acme-l0")
+        ready = wait_until("ready", lambda: (r := client.get("/readyz")).status_code == 200 and r.json())
+        assert ready["quarantined"] == len(LOG_POISON_RULES) and ready["failing"] == []
+
+    live = checksums(settings)
+    assert rebuild(settings) == live
