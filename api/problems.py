@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -84,6 +85,20 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "Invalid request",
                 "; ".join(f"{e['field']}: {e['message']}" for e in errors),
                 errors=errors,
+            ),
+            request.url.path,
+        )
+
+    @app.exception_handler(psycopg.errors.UndefinedTable)
+    async def _not_built(request: Request, exc: psycopg.errors.UndefinedTable) -> JSONResponse:
+        # The read models are created by the projections on their first start (or a replay).
+        return problem_response(
+            Problem(
+                503,
+                "Read models not built yet",
+                "the projections have not created the read models yet; start them "
+                "(`skillmind run projections`) or rebuild them (`skillmind replay`), then retry",
+                headers={"Retry-After": "5"},
             ),
             request.url.path,
         )

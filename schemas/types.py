@@ -59,9 +59,10 @@ Email = Annotated[
     Field(
         min_length=3,
         max_length=254,
-        # Published in v1; \\s already keeps TAB/LF/CR out, and the generic scan of
+        # Published in v1; \s already keeps TAB/LF/CR out, and the generic scan of
         # ``schemas.validation`` refuses the other controls in every field, this one included.
         pattern=r"^[^@\s]+@[^@\s]+$",
+        json_schema_extra={"not": {"pattern": f"[{FORBIDDEN_CONTROLS}]"}},
         description="An e-mail address (RFC 5321 length limit: 254); no spaces or control characters.",
     ),
 ]

@@ -105,13 +105,17 @@ def pipeline_lag(settings: Settings, conn: psycopg.Connection) -> dict[str, int]
     """Offsets not yet handled: ``inbox`` (by the sequencer group) and ``log`` (by the read models)."""
     kafka = settings.kafka
     inbox, log_topic = topic_name(kafka, "inbox"), topic_name(kafka, "log")
-    stored = dict(
-        conn.execute(
-            sql.SQL("select partition, next_offset from {} where topic = %s").format(
-                sql.Identifier("readmodel", "positions")
-            ),
-            [log_topic],
-        ).fetchall()
+    stored = (
+        dict(
+            conn.execute(
+                sql.SQL("select partition, next_offset from {} where topic = %s").format(
+                    sql.Identifier("readmodel", "positions")
+                ),
+                [log_topic],
+            ).fetchall()
+        )
+        if _read_models_exist(conn)
+        else {}  # not built yet: the whole log is waiting
     )
     consumer = Consumer(consumer_config(kafka, f"{kafka.topic_prefix}.sequencer"))
     try:
@@ -129,7 +133,13 @@ def pipeline_lag(settings: Settings, conn: psycopg.Connection) -> dict[str, int]
         consumer.close()
 
 
+def _read_models_exist(conn: psycopg.Connection) -> bool:
+    return conn.execute("select to_regclass('readmodel.quarantine') is not null").fetchone()[0]  # type: ignore[index]
+
+
 def quarantined(conn: psycopg.Connection) -> int:
+    if not _read_models_exist(conn):
+        return 0
     return conn.execute("select count(*) from readmodel.quarantine").fetchone()[0]  # type: ignore[index]
 
 

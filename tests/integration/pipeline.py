@@ -64,9 +64,8 @@ def post_events(client: TestClient, settings: Settings, tenant: str, events: lis
     return response.json()
 
 
-def assert_fresh_event_reaches_report(client: TestClient, settings: Settings, tenant: str, learner: str) -> None:
-    """A sign-in of ``learner`` now, then a tick for today: the learner's row for today must
-    appear in the reports endpoint with a sign-in component above zero."""
+def post_fresh_event(client: TestClient, settings: Settings, tenant: str, learner: str) -> None:
+    """A sign-in of ``learner`` now, then a tick for today (unique ids)."""
     now = datetime.now(UTC).replace(microsecond=0)
     marker = uuid.uuid4().hex[:8]
     events = [
@@ -81,18 +80,46 @@ def assert_fresh_event_reaches_report(client: TestClient, settings: Settings, te
     ]
     result = post_events(client, settings, tenant, events)
     assert result["accepted"] == 2, result
+
+
+def wait_fresh_row(client: TestClient, settings: Settings, tenant: str, learner: str, timeout_s: float = 90) -> None:
+    """Until ``learner``'s row for today is in the reports endpoint with a sign-in above zero."""
     admin = bearer(settings, tenant, "admin-1", "company_admin")
+    today = datetime.now(UTC).date().isoformat()
 
     def row() -> dict[str, Any] | None:
-        response = client.get(
-            "/v1/reports/engagement", headers=admin, params={"group_by": "learner", "day": now.date().isoformat()}
-        )
+        response = client.get("/v1/reports/engagement", headers=admin, params={"group_by": "learner", "day": today})
         if response.status_code != 200:
             return None
         rows = [r for r in response.json()["rows"] if r["learner_id"] == learner]
         return rows[0] if rows and rows[0]["signin"] and float(rows[0]["signin"]) > 0 else None
 
-    wait_until(f"a fresh event of {learner} in today's report", row)
+    wait_until(f"a fresh event of {learner} in today's report", row, timeout_s)
+
+
+def assert_fresh_event_reaches_report(client: TestClient, settings: Settings, tenant: str, learner: str) -> None:
+    """The check every bad-input test ends with: the pipeline still folds a new event."""
+    post_fresh_event(client, settings, tenant, learner)
+    wait_fresh_row(client, settings, tenant, learner)
+
+
+def seed_history(client: TestClient, settings: Settings, tenant: str = "acme", learners: int = 6) -> None:
+    """A few days of a small tenant through HTTP ingest, waited for until a report shows it."""
+    from datetime import timedelta
+
+    from skillmind.workload import Shape, history
+
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    events = list(history(Shape(tenant=tenant, programs=1, learners=learners, days=3, end=end)))
+    for start in range(0, len(events), 500):
+        assert post_events(client, settings, tenant, events[start : start + 500])["rejected"] == 0
+    admin = bearer(settings, tenant, "admin-1", "company_admin")
+
+    def rows() -> Any:
+        response = client.get("/v1/reports/engagement", headers=admin, params={"group_by": "learner"})
+        return response.status_code == 200 and response.json()["rows"]
+
+    wait_until("the seeded history in a report", rows)
 
 
 def quarantine_rows(settings: Settings) -> list[dict[str, Any]]:

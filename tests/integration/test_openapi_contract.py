@@ -15,35 +15,38 @@ from hypothesis import HealthCheck, given, settings
 from api.app import create_app
 from api.auth import mint_token
 from skillmind.settings import Settings
-from skillmind.workload import Shape, history
-from tests.integration.logtools import running_sequencer
-from tests.integration.readmodels import seed
+from tests.integration.pipeline import assert_fresh_event_reaches_report, running_pipeline, seed_history
 
 EXAMPLES = int(os.environ.get("SKILLMIND_SCHEMATHESIS_EXAMPLES", "15"))
 
 
 @pytest.fixture
-def api_settings(log_settings: Settings, report_db: Settings) -> Iterator[Settings]:
-    api = log_settings.api.model_copy(update={"read_your_writes_timeout_s": 0.5})
-    settings = log_settings.model_copy(update={"postgres": report_db.postgres, "api": api})
-    seed(settings.postgres.conninfo(), history(Shape(tenant="acme", learners=10, days=10)))
-    with running_sequencer(settings):
+def api_settings(pipeline_settings: Settings) -> Iterator[Settings]:
+    """The whole pipeline runs (sequencer, projections, scheduler): generated requests reach
+    the log and the read models, as they would in production."""
+    api = pipeline_settings.api.model_copy(update={"read_your_writes_timeout_s": 0.5})
+    settings = pipeline_settings.model_copy(update={"api": api})
+    with running_pipeline(settings):
         yield settings
 
 
 @pytest.fixture
-def api_schema(api_settings: Settings) -> Iterator[schemathesis.BaseSchema]:
+def api_schema(api_settings: Settings) -> Iterator[tuple[schemathesis.BaseSchema, TestClient]]:
     app = create_app(api_settings)
-    with TestClient(app):  # runs the lifespan: pool, inbox writer, log tail
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    with TestClient(app) as client:  # runs the lifespan: pool, inbox writer, log tail
+        seed_history(client, api_settings, learners=10)
+        yield schemathesis.openapi.from_asgi("/openapi.json", app), client
 
 
-def test_api_honours_its_openapi(api_schema: schemathesis.BaseSchema, api_settings: Settings) -> None:
+def test_api_honours_its_openapi(
+    api_schema: tuple[schemathesis.BaseSchema, TestClient], api_settings: Settings
+) -> None:
+    schema, client = api_schema
     token = mint_token(
         api_settings.api, tenant="acme", user="admin-1", roles=["company_admin", "platform_admin", "manager"]
     )
     headers = {"Authorization": f"Bearer {token}"}
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
 
     for operation in operations:
@@ -55,3 +58,6 @@ def test_api_honours_its_openapi(api_schema: schemathesis.BaseSchema, api_settin
             case.call_and_validate(headers=headers)
 
         check()
+
+    # Whatever the generated requests did, the pipeline still folds a fresh event into a report.
+    assert_fresh_event_reaches_report(client, api_settings, "acme", "acme-l0")

@@ -6,7 +6,7 @@ each record the fold set aside, readiness stays honest, and a replay gives the l
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Producer
@@ -19,19 +19,16 @@ from projections.rebuild import checksums, rebuild
 from schemas.envelope import BATCH_CONTENT_TYPE
 from schemas.examples import EXAMPLE_DATA, cloud_event
 from skillmind.settings import Settings
-from skillmind.workload import Shape, history
 from tests.integration.logtools import log_records
 from tests.integration.pipeline import (
     api_client,
     assert_fresh_event_reaches_report,
     bearer,
-    post_events,
     quarantine_rows,
     running_pipeline,
+    seed_history,
     wait_until,
 )
-
-TODAY = datetime.now(UTC).date()
 
 
 def _event(kind: str, data: dict[str, Any], tenant: str = "acme", event_id: str = "poison") -> dict[str, Any]:
@@ -56,19 +53,6 @@ def _produce(settings: Settings, topic: str, tenant: str, values: list[bytes]) -
         partition = partition_for(tenant, settings.kafka.partitions)
         producer.produce(topic, key=tenant.encode(), value=value, partition=partition)
     assert producer.flush(30) == 0
-
-
-def _seed(client: Any, settings: Settings) -> None:
-    events = list(history(Shape(tenant="acme", programs=1, learners=6, days=3, end=TODAY - timedelta(days=1))))
-    for start in range(0, len(events), 500):
-        assert post_events(client, settings, "acme", events[start : start + 500])["rejected"] == 0
-    admin = bearer(settings, "acme", "admin-1", "company_admin")
-
-    def rows() -> Any:
-        response = client.get("/v1/reports/engagement", headers=admin, params={"group_by": "learner"})
-        return response.status_code == 200 and response.json()["rows"]
-
-    wait_until("the seeded history in a report", rows)
 
 
 def _http_poison(client: Any, settings: Settings) -> None:
@@ -141,7 +125,7 @@ def _log_poison(settings: Settings) -> None:
 def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
     settings = pipeline_settings
     with running_pipeline(settings), api_client(settings) as client:
-        _seed(client, settings)
+        seed_history(client, settings)
         _http_poison(client, settings)
         sent = _inbox_poison(settings)
         _log_poison(settings)
