@@ -10,6 +10,7 @@ Examples: ``SKILLMIND_KAFKA__BOOTSTRAP_SERVERS=broker:9092``,
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
@@ -80,6 +81,25 @@ class ApiSettings(BaseModel):
     )
 
 
+class ContractSettings(BaseModel):
+    """Bounds of the contract that depend on the clock (``schemas.timebounds``)."""
+
+    max_future_skew_s: float = Field(
+        300, ge=0, le=86_400, description="An event's `time` may be at most this far after now (clock skew)."
+    )
+    horizon_days: int = Field(
+        366, ge=1, le=36_500, description="An event's `time` may be at most this many days before now."
+    )
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_s)
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.horizon_days)
+
+
 class SchedulerSettings(BaseModel):
     recompute_hour: int = Field(2, ge=0, le=23, description="UTC hour of the nightly recompute tick.")
     recompute_minute: int = Field(15, ge=0, le=59)
@@ -114,6 +134,7 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     smtp: SmtpSettings = SmtpSettings()
     api: ApiSettings = ApiSettings()
+    contract: ContractSettings = ContractSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
