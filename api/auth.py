@@ -27,6 +27,10 @@ class Principal:
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
 
+    def without(self, roles: frozenset[str]) -> Principal:
+        """The same caller without ``roles`` (those the directory revoked)."""
+        return Principal(self.user_id, self.tenant_id, self.roles - roles)
+
 
 class AuthError(Exception):
     """The token is missing, malformed, expired or not ours."""

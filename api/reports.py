@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal
 from api.db import PoolDep
-from api.deps import CurrentPrincipal, SettingsDep
+from api.deps import Reader
 from api.problems import Problem, problem_responses
 from api.scope import can_read_reports, scope_predicate
 from projections.figures import FIGURES
@@ -195,27 +194,6 @@ def stream_csv(pool: Any, query: sql.Composed, params: dict[str, Any], columns: 
             yield buffer.getvalue()
 
 
-def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float) -> None:
-    """Read-your-writes: block until the read models have applied ``position`` of ``tenant``."""
-    deadline = time.monotonic() + timeout_s
-    query = sql.SQL("select sequence from {rm}.tenant_positions where tenant_id = %s").format(rm=RM)
-    while True:
-        with pool.connection() as conn:
-            row = conn.execute(query, [tenant]).fetchone()
-        if row and row[0] >= position:
-            return
-        if time.monotonic() > deadline:
-            raise Problem(
-                409,
-                "Not yet visible",
-                f"the read models have not reached position {position} of your log within "
-                f"{timeout_s:g} s (they are at {row[0] if row else 0}); use a position from a "
-                "write's 202 answer and retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        time.sleep(0.05)
-
-
 @router.get(
     "/v1/reports/engagement",
     response_model=EngagementReport,
@@ -223,23 +201,14 @@ def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float) -
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def engagement_report(
-    principal: CurrentPrincipal,
+    principal: Reader,
     pool: PoolDep,
-    settings: SettingsDep,
     day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
     group_by: GroupBy = GroupBy.learner,
     program_id: Annotated[str | None, Query(max_length=128)] = None,
     cohort_id: Annotated[str | None, Query(max_length=128)] = None,
     weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
     format: Format = Format.json,
-    min_position: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            description="Wait (≤ 10 s) until the read models include your tenant's log up to "
-            "this position (read-your-writes).",
-        ),
-    ] = None,
 ) -> Any:
     """Rows for the caller's scope (learners, or figures per cohort/program/tenant), the tiles
     with their week-over-week change, and the weekly engagement series against the target.
@@ -250,8 +219,6 @@ def engagement_report(
             "Forbidden",
             "reports need one of the roles platform_admin, company_admin, program_owner, manager, mentor or learner",
         )
-    if min_position:
-        wait_for_position(pool, principal.tenant_id, min_position, settings.api.read_your_writes_timeout_s)
     with pool.connection() as conn:
         if format is Format.csv and not csv_capability(conn, principal):
             raise Problem(
