@@ -20,7 +20,7 @@ from api.auth import Principal
 from api.db import PoolDep
 from api.deps import Reader
 from api.problems import Problem, problem_responses
-from api.scope import can_read_reports, scope_predicate
+from api.scope import require_report_role, scope_predicate
 from projections.figures import FIGURES
 from projections.runner import READ_MODEL_SCHEMA
 
@@ -213,12 +213,7 @@ def engagement_report(
     """Rows for the caller's scope (learners, or figures per cohort/program/tenant), the tiles
     with their week-over-week change, and the weekly engagement series against the target.
     ``format=csv`` streams the same rows from the same query."""
-    if not can_read_reports(principal):
-        raise Problem(
-            403,
-            "Forbidden",
-            "reports need one of the roles platform_admin, company_admin, program_owner, manager, mentor or learner",
-        )
+    require_report_role(principal)
     with pool.connection() as conn:
         if format is Format.csv and not csv_capability(conn, principal):
             raise Problem(

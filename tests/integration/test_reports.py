@@ -212,3 +212,30 @@ def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db
     refused = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
     assert refused.status_code == 403 and refused.json()["capability"] == "exports.csv"
     assert get(client, report_db, "acme", "admin", ["company_admin"]).status_code == 200
+
+
+def overview(client: TestClient, settings: Settings, tenant: str, user: str, roles: list[str]) -> Any:
+    token = mint_token(settings.api, tenant=tenant, user=user, roles=roles)
+    return client.get("/v1/overview", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_overview_is_one_tenants_dated_by_the_log_and_needs_a_report_role(
+    client: TestClient, report_db: Settings
+) -> None:
+    seed(
+        report_db.postgres.conninfo(),
+        [
+            *history(Shape(tenant="acme", learners=6, days=3, end=D, programs=2)),
+            *history(Shape(tenant="beta", learners=6, days=3, end=date(2026, 11, 20), programs=3)),
+        ],
+    )
+    for roles in (["auditor"], ["ingest"]):
+        refused = overview(client, report_db, "acme", "u", roles)
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    admin = overview(client, report_db, "acme", "admin", ["company_admin"]).json()
+    platform = overview(client, report_db, "acme", "root", ["platform_admin"]).json()
+    assert platform == admin, "a platform_admin's overview is its token's tenant, figures not mixed"
+    assert admin["tenant_id"] == "acme" and admin["programs_tracked"] == 2
+    assert admin["day"] == D.isoformat(), "dated by the latest computed day, not the database's clock"
+    beta = overview(client, report_db, "beta", "root", ["platform_admin"]).json()
+    assert beta["programs_tracked"] == 3 and beta["day"] == "2026-11-20"
