@@ -26,6 +26,9 @@ from projections.runner import READ_MODEL_SCHEMA
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
+CSV_CAPABILITY = "exports.csv"
+# A platform_admin's CSV leaves out the tenants whose exports.csv is off and names them here.
+EXCLUDED_HEADER = "SkillMind-Excluded-Tenants"
 
 
 class GroupBy(StrEnum):
@@ -93,8 +96,21 @@ class EngagementReport(BaseModel):
     rows: list[dict[str, Any]]
 
 
-def _filters(program_id: str | None, cohort_id: str | None) -> tuple[sql.Composable, dict[str, Any]]:
+def capability_on(capability: str, alias: str = "s") -> sql.Composable:
+    """The row's tenant has ``capability`` on (a flag never set is on). Flags belong to the
+    tenant whose data is read, whoever asks: this is applied per row, in the query."""
+    return sql.SQL(
+        "not exists (select 1 from {rm}.tenant_capabilities c where c.tenant_id = {a}.tenant_id "
+        "and c.capability = {cap} and not c.enabled)"
+    ).format(rm=RM, a=sql.Identifier(alias), cap=sql.Literal(capability))
+
+
+def _filters(
+    program_id: str | None, cohort_id: str | None, capability: str | None = None
+) -> tuple[sql.Composable, dict[str, Any]]:
     parts, params = [sql.SQL("true")], {}
+    if capability:
+        parts.append(capability_on(capability))
     if program_id:
         parts.append(sql.SQL("s.program_id = %(program_id)s"))
         params["program_id"] = program_id
@@ -105,11 +121,17 @@ def _filters(program_id: str | None, cohort_id: str | None) -> tuple[sql.Composa
 
 
 def rows_query(
-    principal: Principal, day: date, group_by: GroupBy, program_id: str | None, cohort_id: str | None
+    principal: Principal,
+    day: date,
+    group_by: GroupBy,
+    program_id: str | None,
+    cohort_id: str | None,
+    capability: str | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The report's rows: the one query behind both the JSON and the CSV answer."""
+    """The report's rows: the one query behind both the JSON and the CSV answer; an export
+    names its ``capability`` and keeps only the rows of tenants that have it on."""
     scope, params = scope_predicate(principal)
-    filters, filter_params = _filters(program_id, cohort_id)
+    filters, filter_params = _filters(program_id, cohort_id, capability)
     params = {**params, **filter_params, "day": day}
     where = sql.SQL("s.day = %(day)s and {scope} and {filters}").format(scope=scope, filters=filters)
     if group_by is GroupBy.learner:
@@ -168,14 +190,13 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     return Tile(value=value, change=change)
 
 
-def csv_capability(conn: Any, principal: Principal) -> bool:
-    row = conn.execute(
-        sql.SQL(
-            "select enabled from {rm}.tenant_capabilities where tenant_id = %s and capability = 'exports.csv'"
-        ).format(rm=RM),
-        [principal.tenant_id],
-    ).fetchone()
-    return True if row is None else row[0]
+def tenants_without(conn: Any, principal: Principal, capability: str) -> list[str]:
+    """Tenants in the caller's reach whose ``capability`` is off (their rows are left out)."""
+    tenants = sql.SQL("true") if principal.has("platform_admin") else sql.SQL("t.tenant_id = %(tenant)s")
+    query = sql.SQL("select t.tenant_id from {rm}.tenants t where {tenants} and not {on} order by 1").format(
+        rm=RM, tenants=tenants, on=capability_on(capability, "t")
+    )
+    return [row[0] for row in conn.execute(query, {"tenant": principal.tenant_id})]
 
 
 def stream_csv(pool: Any, query: sql.Composed, params: dict[str, Any], columns: tuple[str, ...]) -> Iterator[str]:
@@ -215,25 +236,25 @@ def engagement_report(
     ``format=csv`` streams the same rows from the same query."""
     require_report_role(principal)
     with pool.connection() as conn:
-        if format is Format.csv and not csv_capability(conn, principal):
+        excluded = tenants_without(conn, principal, CSV_CAPABILITY) if format is Format.csv else []
+        if principal.tenant_id in excluded and not principal.has("platform_admin"):
             raise Problem(
                 403,
                 "Capability disabled",
                 "CSV export is switched off for your tenant "
                 "(capability exports.csv); charts and JSON reports stay available",
-                capability="exports.csv",
+                capability=CSV_CAPABILITY,
             )
         day = day or latest_day(conn, principal)
         if format is Format.csv:
             if day is None:
                 day = date.min
-            query, params = rows_query(principal, day, group_by, program_id, cohort_id)
+            query, params = rows_query(principal, day, group_by, program_id, cohort_id, CSV_CAPABILITY)
             columns = LEARNER_COLUMNS if group_by is GroupBy.learner else GROUP_COLUMNS
-            return StreamingResponse(
-                stream_csv(pool, query, params, columns),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="engagement-{day}.csv"'},
-            )
+            headers = {"Content-Disposition": f'attachment; filename="engagement-{day}.csv"'}
+            if excluded:
+                headers[EXCLUDED_HEADER] = ",".join(excluded)
+            return StreamingResponse(stream_csv(pool, query, params, columns), media_type="text/csv", headers=headers)
         if day is None:
             empty = Tile(value=None, change=None)
             return EngagementReport(

@@ -239,3 +239,23 @@ def test_overview_is_one_tenants_dated_by_the_log_and_needs_a_report_role(
     assert admin["day"] == D.isoformat(), "dated by the latest computed day, not the database's clock"
     beta = overview(client, report_db, "beta", "root", ["platform_admin"]).json()
     assert beta["programs_tracked"] == 3 and beta["day"] == "2026-11-20"
+
+
+def test_a_capability_gates_the_rows_of_its_own_tenant_whoever_asks(client: TestClient, report_db: Settings) -> None:
+    seed(
+        report_db.postgres.conninfo(),
+        [
+            *history(Shape(tenant="acme", learners=3, days=2, end=D)),
+            *history(Shape(tenant="beta", learners=4, days=2, end=D)),
+            cloud_event("tenant.capabilities_changed", {"flags": {"exports.csv": False}}, tenant="beta"),
+        ],
+    )
+    for token_tenant in ("acme", "beta"):
+        as_json = get(client, report_db, token_tenant, "root", ["platform_admin"], day=D).json()
+        assert {r["tenant_id"] for r in as_json["rows"]} == {"acme", "beta"}, "JSON is not an export"
+        response = get(client, report_db, token_tenant, "root", ["platform_admin"], day=D, format="csv")
+        assert response.status_code == 200
+        assert {r["tenant_id"] for r in csv.DictReader(io.StringIO(response.text))} == {"acme"}
+        assert response.headers["SkillMind-Excluded-Tenants"] == "beta"
+    beta_admin = get(client, report_db, "beta", "admin", ["company_admin"], format="csv")
+    assert beta_admin.status_code == 403 and beta_admin.json()["capability"] == "exports.csv"
