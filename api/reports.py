@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +15,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.csv_writer import CsvWriter
 from api.db import PoolDep
 from api.deps import Reader
 from api.problems import Problem, problem_responses
@@ -201,18 +200,13 @@ def tenants_without(conn: Any, principal: Principal, capability: str) -> list[st
 
 def stream_csv(pool: Any, query: sql.Composed, params: dict[str, Any], columns: tuple[str, ...]) -> Iterator[str]:
     """CSV lines from a server-side cursor: constant memory for any number of rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    writer = CsvWriter()
     with pool.connection() as conn, conn.transaction(), conn.cursor(name="report_csv") as cur:
         cur.itersize = 5000
         cur.execute(query, params)
-        yield buffer.getvalue()
+        yield writer.rows([columns])
         while rows := cur.fetchmany(5000):
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(rows)
-            yield buffer.getvalue()
+            yield writer.rows(rows)
 
 
 @router.get(

@@ -259,3 +259,25 @@ def test_a_capability_gates_the_rows_of_its_own_tenant_whoever_asks(client: Test
         assert response.headers["SkillMind-Excluded-Tenants"] == "beta"
     beta_admin = get(client, report_db, "beta", "admin", ["company_admin"], format="csv")
     assert beta_admin.status_code == 403 and beta_admin.json()["capability"] == "exports.csv"
+
+
+def test_csv_cells_are_safe_in_a_spreadsheet(client: TestClient, report_db: Settings) -> None:
+    events = list(history(Shape(tenant="acme", learners=3, days=2, end=D)))
+    learners = sorted({e["data"]["learner_id"] for e in events if e["type"] == "learner.enrolled"})
+    names = ["=1+1", "@cmd\r|calc", '+line\nbreak, "quoted"']
+    renamed = [
+        cloud_event(
+            "user.registered",
+            {"user_id": learner, "display_name": name, "email": f"{learner}@acme.example", "roles": ["learner"]},
+            tenant="acme",
+        )
+        for learner, name in zip(learners, names, strict=True)
+    ]
+    seed(report_db.postgres.conninfo(), [*events, *renamed])
+    response = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
+    table = list(csv.DictReader(io.StringIO(response.text, newline="")))
+    assert len(table) == 3, "no cell split a row"
+    assert {r["learner_id"]: r["display_name"] for r in table} == {
+        learner: "'" + name for learner, name in zip(learners, names, strict=True)
+    }
+    assert all(float(r["score"]) >= 0 for r in table), "numbers are untouched"
