@@ -264,7 +264,9 @@ def test_a_capability_gates_the_rows_of_its_own_tenant_whoever_asks(client: Test
 def test_csv_cells_are_safe_in_a_spreadsheet(client: TestClient, report_db: Settings) -> None:
     events = list(history(Shape(tenant="acme", learners=3, days=2, end=D)))
     learners = sorted({e["data"]["learner_id"] for e in events if e["type"] == "learner.enrolled"})
-    names = ["=1+1", "@cmd\r|calc", '+line\nbreak, "quoted"']
+    # No control characters here: the contract refuses them in names; the writer's handling
+    # of CR/LF/TAB is covered by tests/unit/test_csv_writer.py.
+    names = ["=1+1", "@cmd|calc", '-2, "quoted"']
     renamed = [
         cloud_event(
             "user.registered",
