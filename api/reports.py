@@ -23,7 +23,7 @@ from api.scope import require_report_role, scope_predicate
 from projections.figures import FIGURES
 from projections.runner import READ_MODEL_SCHEMA
 
-router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 409, 422))
+router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 404, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
 CSV_CAPABILITY = "exports.csv"
 # A platform_admin's CSV leaves out the tenants whose exports.csv is off and names them here.
@@ -189,6 +189,19 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     return Tile(value=value, change=change)
 
 
+def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
+    """404 unless ``value`` names a row of ``table`` in the caller's tenant (any tenant for a
+    platform_admin): unknown and another tenant's get the same answer, so existence is not revealed."""
+    if value is None:
+        return
+    tenant = sql.SQL("true") if principal.has("platform_admin") else sql.SQL("tenant_id = %(tenant)s")
+    query = sql.SQL("select exists (select 1 from {rm}.{t} where {c} = %(value)s and {tenant})").format(
+        rm=RM, t=sql.Identifier(table), c=sql.Identifier(column), tenant=tenant
+    )
+    if not conn.execute(query, {"value": value, "tenant": principal.tenant_id}).fetchone()[0]:
+        raise Problem(404, "Not found", f"{column} {value!r} not found")
+
+
 def tenants_without(conn: Any, principal: Principal, capability: str) -> list[str]:
     """Tenants in the caller's reach whose ``capability`` is off (their rows are left out)."""
     tenants = sql.SQL("true") if principal.has("platform_admin") else sql.SQL("t.tenant_id = %(tenant)s")
@@ -230,6 +243,8 @@ def engagement_report(
     ``format=csv`` streams the same rows from the same query."""
     require_report_role(principal)
     with pool.connection() as conn:
+        require_known(conn, principal, "programs", "program_id", program_id)
+        require_known(conn, principal, "cohorts", "cohort_id", cohort_id)
         excluded = tenants_without(conn, principal, CSV_CAPABILITY) if format is Format.csv else []
         if principal.tenant_id in excluded and not principal.has("platform_admin"):
             raise Problem(

@@ -283,3 +283,19 @@ def test_csv_cells_are_safe_in_a_spreadsheet(client: TestClient, report_db: Sett
         learner: "'" + name for learner, name in zip(learners, names, strict=True)
     }
     assert all(float(r["score"]) >= 0 for r in table), "numbers are untouched"
+
+
+def test_unknown_and_foreign_programs_and_cohorts_answer_the_same_404(client: TestClient, report_db: Settings) -> None:
+    acme = list(history(Shape(tenant="acme", learners=3, days=2, end=D)))
+    beta = list(history(Shape(tenant="beta", learners=3, days=2, end=D)))
+    seed(report_db.postgres.conninfo(), [*acme, *beta])
+    program = next(e["data"]["program_id"] for e in beta if e["type"] == "program.created")
+    cohort = next(e["data"]["cohort_id"] for e in beta if e["type"] == "cohort.created")
+    own = next(e["data"]["program_id"] for e in acme if e["type"] == "program.created")
+    answers = []
+    for params in ({"program_id": program}, {"program_id": "nope"}, {"cohort_id": cohort}, {"cohort_id": "nope"}):
+        response = get(client, report_db, "acme", "admin", ["company_admin"], **params)
+        assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+        answers.append(response.json()["title"])
+    assert len(set(answers)) == 1
+    assert get(client, report_db, "acme", "admin", ["company_admin"], program_id=own).status_code == 200
