@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SKILLMIND := $(BIN)/skillmind
 
-.PHONY: demo test setup services bootstrap down status bench lint schemas clean-venv
+.PHONY: demo test setup services bootstrap down status bench lint schemas lock clean-venv
 
 demo: services bootstrap
 	$(SKILLMIND) health --no-pipeline
@@ -44,6 +44,15 @@ schemas: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# requirements.lock: the runtime dependencies resolved in a fresh venv (the Docker image installs these).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q .
+	{ echo "# Exact versions of every runtime dependency, for the Docker image (see Dockerfile)."; \
+	  echo "# Regenerate after changing dependencies in pyproject.toml: \`make lock\`."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^skillmind'; } > requirements.lock
+	rm -rf .lock-venv
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 from api import ingest, mutations, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
+from api.positions import PositionWatcher
 from api.problems import install_problem_handlers
 from events.inbox import InboxWriter
 from skillmind.settings import Settings
@@ -23,9 +26,14 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
         app.state.inbox = inbox or InboxWriter(settings.kafka)
         app.state.pool = make_pool(settings.postgres)
         app.state.logtail = LogTail(settings.kafka)
+        app.state.positions = PositionWatcher(settings.postgres.conninfo())
+        watcher = asyncio.create_task(app.state.positions.run(), name="positions")
         try:
             yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             app.state.logtail.close()
             app.state.pool.close()
             if inbox is None:

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from api.auth import Principal
 from api.deps import CurrentPrincipal, InboxDep, SettingsDep
+from api.logtail import LogTail
 from api.policy import append_refusal
 from api.problems import PROBLEM_JSON, Problem, problem_responses
 from events.errors import LogError
+from events.idempotency import content_digest
+from events.inbox import encode
 from schemas.envelope import BATCH_CONTENT_TYPE, CONTENT_TYPE
+from schemas.timebounds import time_problem
 from schemas.validation import Invalid, validate_event
+from schemas.validation import Problem as ValidationProblem
+from skillmind.settings import ContractSettings, Settings
 
 router = APIRouter(tags=["ingest"], responses=problem_responses(400, 401, 413, 415, 422, 503))
 
@@ -25,18 +35,32 @@ class FieldProblem(BaseModel):
     message: str
 
 
+Status = Literal["accepted", "duplicate", "conflict", "rejected"]
+
+
 class EventResult(BaseModel):
     index: int
     id: str | None
-    status: Literal["accepted", "duplicate", "rejected"]
+    status: Status
     problems: list[FieldProblem] = []
 
 
 class IngestResponse(BaseModel):
     accepted: int
     duplicates: int
+    conflicts: int
     rejected: int
     results: list[EventResult]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A valid, permitted, encodable event waiting for its id to be settled."""
+
+    index: int
+    key: tuple[str, str]  # (tenant, id)
+    digest: str
+    message: tuple[bytes, bytes]
 
 
 _EXAMPLE_EVENT = {
@@ -77,6 +101,18 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON (RFC 8259): UTF-8 only, and no ``NaN``/``Infinity`` literals."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {err}") from err
+
+
 def _items(content_type: str, payload: Any, max_batch: int) -> list[Any]:
     if content_type == BATCH_CONTENT_TYPE:
         if not isinstance(payload, list):
@@ -87,6 +123,83 @@ def _items(content_type: str, payload: Any, max_batch: int) -> list[Any]:
     if not isinstance(payload, dict):
         raise Problem(400, "Not an event", f"{CONTENT_TYPE} needs one JSON object; send arrays as {BATCH_CONTENT_TYPE}")
     return [payload]
+
+
+def _rejected(index: int, raw: Any, problems: tuple[ValidationProblem, ...]) -> EventResult:
+    event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    fields = [FieldProblem(field=p.field, rule=p.rule, message=p.message) for p in problems]
+    return EventResult(index=index, id=event_id, status="rejected", problems=fields)
+
+
+def _judge(
+    index: int, raw: Any, principal: Principal, now: datetime, contract: ContractSettings
+) -> _Candidate | EventResult:
+    """Validate, authorise, bound in time and encode one event; a rejection says why."""
+    if isinstance(raw, dict):
+        raw = {**raw, "actor": principal.user_id}
+    judged = validate_event(raw)
+    if isinstance(judged, Invalid):
+        return _rejected(index, raw, judged.problems)
+    refusal = append_refusal(principal, judged.envelope, judged.data) or time_problem(
+        judged.envelope.time, now, max_future=contract.max_future, horizon=contract.horizon
+    )
+    if refusal:
+        return _rejected(index, raw, (refusal,))
+    record = judged.record
+    try:
+        message = encode(record)
+    except ValueError as err:  # e.g. an integer JCS (and JavaScript) cannot represent
+        return _rejected(
+            index, raw, (ValidationProblem("$", "not_encodable", f"cannot be encoded canonically: {err}"),)
+        )
+    key = (judged.envelope.tenantid, judged.envelope.id)
+    return _Candidate(index, key, content_digest(record), message)
+
+
+def _conflict(candidate: _Candidate, where: str) -> EventResult:
+    problem = FieldProblem(
+        field="id", rule="id_conflict", message=f"id {candidate.key[1]!r} is used with different content {where}"
+    )
+    return EventResult(index=candidate.index, id=candidate.key[1], status="conflict", problems=[problem])
+
+
+def _settle(candidates: list[_Candidate], tail: LogTail) -> tuple[list[EventResult], list[tuple[bytes, bytes]]]:
+    """Decide each id once for the whole batch, so the answer does not depend on order:
+    an id with two contents in the request, or another content in the log, is a
+    conflict for every copy (nothing stored); one content is stored once, and every
+    other copy of it is a duplicate."""
+    contents: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for candidate in candidates:
+        contents[candidate.key].add(candidate.digest)
+    results, messages, taken = [], [], set()
+    for c in candidates:
+        in_log = tail.digest_in_log(*c.key)
+        if len(contents[c.key]) > 1:
+            results.append(_conflict(c, "twice in this request"))
+        elif in_log is not None and in_log != c.digest:
+            results.append(_conflict(c, "than the event already in the log"))
+        elif in_log is not None or c.key in taken:
+            results.append(EventResult(index=c.index, id=c.key[1], status="duplicate"))
+        else:
+            taken.add(c.key)
+            messages.append(c.message)
+            results.append(EventResult(index=c.index, id=c.key[1], status="accepted"))
+    return results, messages
+
+
+def judge_request(
+    content_type: str, body: bytes, principal: Principal, tail: LogTail, settings: Settings
+) -> tuple[list[EventResult], list[tuple[bytes, bytes]]]:
+    """Every event's result and the inbox messages to produce; CPU work, run off the event loop.
+
+    Nothing is produced before the whole batch is judged and encoded, so each result
+    is exactly what happens to its event."""
+    items = _items(content_type, parse_json(body), settings.api.max_batch_events)
+    now = datetime.now(UTC)
+    judged = [_judge(i, raw, principal, now, settings.contract) for i, raw in enumerate(items)]
+    results, messages = _settle([j for j in judged if isinstance(j, _Candidate)], tail)
+    results += [j for j in judged if isinstance(j, EventResult)]
+    return sorted(results, key=lambda r: r.index), messages
 
 
 @router.post(
@@ -101,10 +214,11 @@ async def ingest_events(
     request: Request, principal: CurrentPrincipal, inbox: InboxDep, settings: SettingsDep
 ) -> IngestResponse:
     """Every event gets a result: ``accepted`` (durably appended to the inbox; the log
-    will hold it exactly once), ``duplicate`` (its id repeats one earlier in the
-    request, or one this server has already seen in the log), or ``rejected`` with the
-    field and rule it broke. Valid events are appended even when siblings are rejected.
-    ``actor`` is always the token's user."""
+    will hold it exactly once), ``duplicate`` (the same id with the same content earlier
+    in the request or already in the log as far as this server has seen), ``conflict``
+    (the id with different content, in the request or in the log: nothing stored), or
+    ``rejected`` with the field and rule it broke. Valid events are appended even when
+    siblings are rejected. ``actor`` is always the token's user."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (CONTENT_TYPE, BATCH_CONTENT_TYPE):
         raise Problem(
@@ -113,37 +227,10 @@ async def ingest_events(
             f"send {CONTENT_TYPE} (one event) or {BATCH_CONTENT_TYPE} (an array)",
         )
     body = await _read_limited(request, settings.api.max_body_bytes)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Problem(400, "Malformed JSON", f"the body is not valid JSON: {err}") from err
-    items = _items(content_type, payload, settings.api.max_batch_events)
-
     tail = request.app.state.logtail
-    results: list[EventResult] = []
-    records: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    for index, raw in enumerate(items):
-        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-        if isinstance(raw, dict):
-            raw = {**raw, "actor": principal.user_id}
-        judged = validate_event(raw)
-        if not isinstance(judged, Invalid):
-            refusal = append_refusal(principal, judged.envelope, judged.data)
-            judged = Invalid((refusal,)) if refusal else judged
-        if isinstance(judged, Invalid):
-            problems = [FieldProblem(field=p.field, rule=p.rule, message=p.message) for p in judged.problems]
-            results.append(EventResult(index=index, id=event_id, status="rejected", problems=problems))
-            continue
-        key = (judged.envelope.tenantid, judged.envelope.id)
-        if key in seen or tail.appended(*key):
-            results.append(EventResult(index=index, id=event_id, status="duplicate"))
-            continue
-        seen.add(key)
-        records.append(judged.record)
-        results.append(EventResult(index=index, id=event_id, status="accepted"))
+    results, messages = await run_in_threadpool(judge_request, content_type, body, principal, tail, settings)
     try:
-        await run_in_threadpool(inbox.append, records)
+        await run_in_threadpool(inbox.append_encoded, messages)
     except LogError as err:
         raise Problem(
             503,
@@ -151,10 +238,11 @@ async def ingest_events(
             f"{err}; nothing was lost on our side, retry the request",
             headers={"Retry-After": "5"},
         ) from err
-    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "rejected")}
+    counts = {s: sum(r.status == s for r in results) for s in ("accepted", "duplicate", "conflict", "rejected")}
     return IngestResponse(
         accepted=counts["accepted"],
         duplicates=counts["duplicate"],
+        conflicts=counts["conflict"],
         rejected=counts["rejected"],
         results=results,
     )

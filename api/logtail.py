@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from events.idempotency import content_digest
 from events.kafka import consumer_config
 from events.reader import partitions_of
 from events.topics import topic_name
@@ -31,6 +32,7 @@ class Landing:
     sequence: int | None  # its position in the tenant's log, when accepted
     refusal: str | None = None  # the dead-letter reason, when refused
     rule: str | None = None  # the first broken rule, e.g. "tenant_exists"
+    digest: str | None = None  # the content the id stands for in the log, when accepted
 
 
 _SETTLING = {
@@ -90,7 +92,7 @@ class LogTail:
         try:
             body = json.loads(value)
             if topic == self.topics[0]:
-                return (body["tenantid"], body["id"]), Landing(body["sequence"])
+                return (body["tenantid"], body["id"]), Landing(body["sequence"], digest=content_digest(body))
             original = json.loads(base64.b64decode(body["original_base64"]))
             rule = body["problems"][0]["rule"] if body.get("problems") else None
             return (original["tenantid"], original["id"]), Landing(None, body["reason"], rule)
@@ -102,6 +104,12 @@ class LogTail:
         with self._changed:
             landing = self._landed.get((tenant, event_id))
         return landing is not None and landing.sequence is not None
+
+    def digest_in_log(self, tenant: str, event_id: str) -> str | None:
+        """The content digest the id has in the log, as far as this replica has seen; else None."""
+        with self._changed:
+            landing = self._landed.get((tenant, event_id))
+        return landing.digest if landing is not None and landing.sequence is not None else None
 
     def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
         deadline = time.monotonic() + timeout_s

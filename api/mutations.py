@@ -17,6 +17,7 @@ from api.deps import CurrentPrincipal
 from api.policy import append_refusal
 from api.problems import Problem, problem_responses
 from events.errors import LogError
+from events.inbox import encode
 from schemas.types import ID_PATTERN, EventData, Id, Role
 from schemas.v1 import (
     CohortCreated,
@@ -91,9 +92,13 @@ async def append_mutation(
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403
         raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)
+    try:
+        message = encode(judged.record)
+    except ValueError as err:  # e.g. an integer JCS cannot represent: refused, never a 500
+        raise Problem(422, "Invalid mutation", f"cannot be encoded canonically: {err}") from err
     inbox = request.app.state.inbox
     try:
-        await run_in_threadpool(inbox.append, [judged.record])
+        await run_in_threadpool(inbox.append_encoded, [message])
     except LogError as err:
         raise Problem(503, "Log unavailable", f"{err}; retry the request", headers={"Retry-After": "5"}) from err
     position = None

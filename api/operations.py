@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from psycopg import sql
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from api.auth import Principal
 from api.db import PoolDep
-from api.deps import CurrentPrincipal, SettingsDep
+from api.deps import Reader, SettingsDep
 from api.problems import problem_responses
-from api.reports import RM, latest_day
-from api.scope import scope_predicate
+from api.reports import RM
+from api.scope import require_report_role, scope_predicate
 from events.reader import partitions_of
 from events.topics import topic_name
 from jobs.objectstore import make_client
@@ -81,44 +83,70 @@ async def readyz(settings: SettingsDep, pool: PoolDep) -> JSONResponse:
 
 
 class Overview(BaseModel):
+    tenant_id: str = Field(description="The one tenant these figures are about: your token's.")
+    day: date | None = Field(description="The latest computed day in your scope; the figures' reference day.")
     programs_tracked: int
     median_engagement: float | None
-    reports_generated_30d: int
+    reports_generated_30d: int = Field(description="`export.completed` events dated in the 30 days ending on `day`.")
     audit_events: int
+
+
+def _latest_day(conn: Any, principal: Principal) -> date | None:
+    """The latest computed day in the caller's scope within its tenant, else the tenant's latest event day."""
+    scope, params = scope_predicate(principal)
+    return conn.execute(
+        sql.SQL(
+            "select coalesce((select max(s.day) from {rm}.daily_scores s "
+            "where s.tenant_id = %(tenant)s and {scope}), "
+            "(select max(day) from {rm}.event_days where tenant_id = %(tenant)s))"
+        ).format(rm=RM, scope=scope),
+        {**params, "tenant": principal.tenant_id},
+    ).fetchone()[0]
+
+
+def _overview(conn: Any, principal: Principal) -> Overview:
+    scope, params = scope_predicate(principal)
+    day = _latest_day(conn, principal)
+    params = {**params, "tenant": principal.tenant_id, "day": day}
+    programs, _, median, *_ = conn.execute(
+        sql.SQL(
+            "select count(distinct s.program_id), {figures} from {rm}.daily_scores s "
+            "where s.tenant_id = %(tenant)s and s.day = %(day)s and {scope}"
+        ).format(figures=FIGURES, rm=RM, scope=scope),
+        params,
+    ).fetchone()
+    audit, exports = conn.execute(
+        sql.SQL(
+            "select coalesce(sum(count) filter (where kind = 'mutation'), 0), "
+            "coalesce(sum(count) filter (where type = 'export.completed' "
+            "and day > %(day)s::date - 30 and day <= %(day)s::date), 0) "
+            "from {rm}.event_days where tenant_id = %(tenant)s"
+        ).format(rm=RM),
+        params,
+    ).fetchone()
+    return Overview(
+        tenant_id=principal.tenant_id,
+        day=day,
+        programs_tracked=programs or 0,
+        median_engagement=median,
+        reports_generated_30d=exports,
+        audit_events=audit,
+    )
 
 
 @router.get(
     "/v1/overview",
-    responses=problem_responses(401),
+    responses=problem_responses(401, 403, 409),
     response_model=Overview,
     tags=["reports"],
-    summary="The overview tiles for the caller's scope",
+    summary="The overview tiles of your tenant, within your scope",
 )
-def overview(principal: CurrentPrincipal, pool: PoolDep) -> Overview:
-    """Programs with learners in your scope, their median engagement on the latest computed
-    day, reports generated in the last 30 days (`export.completed` events) and the mutations
-    in your tenant's audit log."""
-    scope, params = scope_predicate(principal)
+def overview(principal: Reader, pool: PoolDep) -> Overview:
+    """For your token's tenant (a platform_admin too: one tenant, never a mix): programs
+    with learners in your scope and their median engagement on the latest computed day,
+    reports generated (`export.completed`) in the 30 days ending on that day — dated by
+    the log, never by the database server's clock — and the mutations in the tenant's
+    audit log. Needs a reports role (auditor and ingest get 403)."""
+    require_report_role(principal)
     with pool.connection() as conn:
-        day = latest_day(conn, principal)
-        row = conn.execute(
-            sql.SQL(
-                "select count(distinct s.program_id), {figures} from {rm}.daily_scores s "
-                "where s.day = %(day)s and {scope}"
-            ).format(figures=FIGURES, rm=RM, scope=scope),
-            {**params, "day": day},
-        ).fetchone()
-        audit, exports = conn.execute(
-            sql.SQL(
-                "select coalesce(sum(count) filter (where kind = 'mutation'), 0), "
-                "coalesce(sum(count) filter (where type = 'export.completed' and day > current_date - 30), 0) "
-                "from {rm}.event_days where tenant_id = %s"
-            ).format(rm=RM),
-            [principal.tenant_id],
-        ).fetchone()
-    return Overview(
-        programs_tracked=row[0] or 0,
-        median_engagement=row[2],
-        reports_generated_30d=exports,
-        audit_events=audit,
-    )
+        return _overview(conn, principal)

@@ -5,11 +5,48 @@ from __future__ import annotations
 from api.auth import Principal
 from schemas.envelope import Envelope
 from schemas.types import EventData
-from schemas.v1 import TenantCreated
+from schemas.v1 import RoleGranted, RoleRevoked, TenantCreated, UserRegistered
 from schemas.validation import Problem
 
 LEARNER_EVENT_WRITERS = ("ingest", "company_admin", "platform_admin")
 MUTATION_WRITERS = ("company_admin", "platform_admin")
+# Who outranks whom when roles are handed out: a caller may grant or revoke roles up
+# to its own rank, never above. platform_admin is outside any tenant's directory: the
+# identity provider issues it, no tenant API grants or revokes it.
+ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
+NOT_IN_DIRECTORY = "platform_admin"
+
+
+def _rank(role: str) -> int:
+    return ROLE_RANK.get(role, 1)
+
+
+def _roles_named(data: EventData) -> tuple[str, list[str]] | None:
+    """(field, roles) that an event grants or revokes, if it is one that does."""
+    if isinstance(data, RoleGranted | RoleRevoked):
+        return "data.role", [data.role]
+    if isinstance(data, UserRegistered):
+        return "data.roles", list(data.roles)
+    return None
+
+
+def role_refusal(principal: Principal, data: EventData) -> Problem | None:
+    """Why ``principal`` may not hand out (or take back) the roles ``data`` names, or None."""
+    named = _roles_named(data)
+    if named is None:
+        return None
+    field, roles = named
+    if NOT_IN_DIRECTORY in roles:
+        return Problem(
+            field,
+            "role_not_grantable",
+            "platform_admin comes from the identity provider; no tenant API grants or revokes it",
+        )
+    own = max((_rank(r) for r in principal.roles), default=0)
+    above = sorted(r for r in roles if _rank(r) > own)
+    if above:
+        return Problem(field, "role_above_own", f"you cannot grant or revoke {', '.join(above)}: it is above your own")
+    return None
 
 
 def append_refusal(principal: Principal, envelope: Envelope, data: EventData) -> Problem | None:
@@ -35,4 +72,4 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
     allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
-    return None
+    return role_refusal(principal, data)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+log = structlog.get_logger(__name__)
 
 
 class Problem(Exception):
@@ -69,7 +74,33 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
+def unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 problem for a bug: the caller gets a request id, the log gets the traceback
+    under the same id, and nothing internal leaks into the answer."""
+    request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    if len(request_id) > 64 or not request_id.isprintable():
+        request_id = uuid.uuid4().hex  # a caller's header is echoed only when harmless
+    log.error(
+        "unexpected_error",
+        request_id=request_id,
+        method=request.method,
+        path=request.url.path,
+        exc_info=exc,
+    )
+    problem = Problem(
+        500,
+        "Internal error",
+        f"the request failed unexpectedly; quote request id {request_id} when reporting it",
+        headers={REQUEST_ID_HEADER: request_id},
+        request_id=request_id,
+    )
+    return problem_response(problem, request.url.path)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """Every error becomes ``application/problem+json``: ours, the framework's and bugs."""
+    app.add_exception_handler(Exception, unexpected_problem)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request.url.path)
@@ -126,5 +157,6 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",
+    500: "Internal error",
     503: "Unavailable",
 }

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,15 +15,19 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.csv_writer import CsvWriter
 from api.db import PoolDep
-from api.deps import CurrentPrincipal, SettingsDep
+from api.deps import Reader
 from api.problems import Problem, problem_responses
-from api.scope import can_read_reports, scope_predicate
+from api.scope import require_report_role, scope_predicate
 from projections.figures import FIGURES
 from projections.runner import READ_MODEL_SCHEMA
 
-router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 409, 422))
+router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 404, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
+CSV_CAPABILITY = "exports.csv"
+# A platform_admin's CSV leaves out the tenants whose exports.csv is off and names them here.
+EXCLUDED_HEADER = "SkillMind-Excluded-Tenants"
 
 
 class GroupBy(StrEnum):
@@ -94,8 +95,21 @@ class EngagementReport(BaseModel):
     rows: list[dict[str, Any]]
 
 
-def _filters(program_id: str | None, cohort_id: str | None) -> tuple[sql.Composable, dict[str, Any]]:
+def capability_on(capability: str, alias: str = "s") -> sql.Composable:
+    """The row's tenant has ``capability`` on (a flag never set is on). Flags belong to the
+    tenant whose data is read, whoever asks: this is applied per row, in the query."""
+    return sql.SQL(
+        "not exists (select 1 from {rm}.tenant_capabilities c where c.tenant_id = {a}.tenant_id "
+        "and c.capability = {cap} and not c.enabled)"
+    ).format(rm=RM, a=sql.Identifier(alias), cap=sql.Literal(capability))
+
+
+def _filters(
+    program_id: str | None, cohort_id: str | None, capability: str | None = None
+) -> tuple[sql.Composable, dict[str, Any]]:
     parts, params = [sql.SQL("true")], {}
+    if capability:
+        parts.append(capability_on(capability))
     if program_id:
         parts.append(sql.SQL("s.program_id = %(program_id)s"))
         params["program_id"] = program_id
@@ -106,11 +120,17 @@ def _filters(program_id: str | None, cohort_id: str | None) -> tuple[sql.Composa
 
 
 def rows_query(
-    principal: Principal, day: date, group_by: GroupBy, program_id: str | None, cohort_id: str | None
+    principal: Principal,
+    day: date,
+    group_by: GroupBy,
+    program_id: str | None,
+    cohort_id: str | None,
+    capability: str | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The report's rows: the one query behind both the JSON and the CSV answer."""
+    """The report's rows: the one query behind both the JSON and the CSV answer; an export
+    names its ``capability`` and keeps only the rows of tenants that have it on."""
     scope, params = scope_predicate(principal)
-    filters, filter_params = _filters(program_id, cohort_id)
+    filters, filter_params = _filters(program_id, cohort_id, capability)
     params = {**params, **filter_params, "day": day}
     where = sql.SQL("s.day = %(day)s and {scope} and {filters}").format(scope=scope, filters=filters)
     if group_by is GroupBy.learner:
@@ -169,51 +189,37 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     return Tile(value=value, change=change)
 
 
-def csv_capability(conn: Any, principal: Principal) -> bool:
-    row = conn.execute(
-        sql.SQL(
-            "select enabled from {rm}.tenant_capabilities where tenant_id = %s and capability = 'exports.csv'"
-        ).format(rm=RM),
-        [principal.tenant_id],
-    ).fetchone()
-    return True if row is None else row[0]
+def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
+    """404 unless ``value`` names a row of ``table`` in the caller's tenant (any tenant for a
+    platform_admin): unknown and another tenant's get the same answer, so existence is not revealed."""
+    if value is None:
+        return
+    tenant = sql.SQL("true") if principal.has("platform_admin") else sql.SQL("tenant_id = %(tenant)s")
+    query = sql.SQL("select exists (select 1 from {rm}.{t} where {c} = %(value)s and {tenant})").format(
+        rm=RM, t=sql.Identifier(table), c=sql.Identifier(column), tenant=tenant
+    )
+    if not conn.execute(query, {"value": value, "tenant": principal.tenant_id}).fetchone()[0]:
+        raise Problem(404, "Not found", f"{column} {value!r} not found")
+
+
+def tenants_without(conn: Any, principal: Principal, capability: str) -> list[str]:
+    """Tenants in the caller's reach whose ``capability`` is off (their rows are left out)."""
+    tenants = sql.SQL("true") if principal.has("platform_admin") else sql.SQL("t.tenant_id = %(tenant)s")
+    query = sql.SQL("select t.tenant_id from {rm}.tenants t where {tenants} and not {on} order by 1").format(
+        rm=RM, tenants=tenants, on=capability_on(capability, "t")
+    )
+    return [row[0] for row in conn.execute(query, {"tenant": principal.tenant_id})]
 
 
 def stream_csv(pool: Any, query: sql.Composed, params: dict[str, Any], columns: tuple[str, ...]) -> Iterator[str]:
     """CSV lines from a server-side cursor: constant memory for any number of rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    writer = CsvWriter()
     with pool.connection() as conn, conn.transaction(), conn.cursor(name="report_csv") as cur:
         cur.itersize = 5000
         cur.execute(query, params)
-        yield buffer.getvalue()
+        yield writer.rows([columns])
         while rows := cur.fetchmany(5000):
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(rows)
-            yield buffer.getvalue()
-
-
-def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float) -> None:
-    """Read-your-writes: block until the read models have applied ``position`` of ``tenant``."""
-    deadline = time.monotonic() + timeout_s
-    query = sql.SQL("select sequence from {rm}.tenant_positions where tenant_id = %s").format(rm=RM)
-    while True:
-        with pool.connection() as conn:
-            row = conn.execute(query, [tenant]).fetchone()
-        if row and row[0] >= position:
-            return
-        if time.monotonic() > deadline:
-            raise Problem(
-                409,
-                "Not yet visible",
-                f"the read models have not reached position {position} of your log within "
-                f"{timeout_s:g} s (they are at {row[0] if row else 0}); use a position from a "
-                "write's 202 answer and retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        time.sleep(0.05)
+            yield writer.rows(rows)
 
 
 @router.get(
@@ -223,55 +229,41 @@ def wait_for_position(pool: Any, tenant: str, position: int, timeout_s: float) -
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def engagement_report(
-    principal: CurrentPrincipal,
+    principal: Reader,
     pool: PoolDep,
-    settings: SettingsDep,
     day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
     group_by: GroupBy = GroupBy.learner,
     program_id: Annotated[str | None, Query(max_length=128)] = None,
     cohort_id: Annotated[str | None, Query(max_length=128)] = None,
     weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
     format: Format = Format.json,
-    min_position: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            description="Wait (≤ 10 s) until the read models include your tenant's log up to "
-            "this position (read-your-writes).",
-        ),
-    ] = None,
 ) -> Any:
     """Rows for the caller's scope (learners, or figures per cohort/program/tenant), the tiles
     with their week-over-week change, and the weekly engagement series against the target.
     ``format=csv`` streams the same rows from the same query."""
-    if not can_read_reports(principal):
-        raise Problem(
-            403,
-            "Forbidden",
-            "reports need one of the roles platform_admin, company_admin, program_owner, manager, mentor or learner",
-        )
-    if min_position:
-        wait_for_position(pool, principal.tenant_id, min_position, settings.api.read_your_writes_timeout_s)
+    require_report_role(principal)
     with pool.connection() as conn:
-        if format is Format.csv and not csv_capability(conn, principal):
+        require_known(conn, principal, "programs", "program_id", program_id)
+        require_known(conn, principal, "cohorts", "cohort_id", cohort_id)
+        excluded = tenants_without(conn, principal, CSV_CAPABILITY) if format is Format.csv else []
+        if principal.tenant_id in excluded and not principal.has("platform_admin"):
             raise Problem(
                 403,
                 "Capability disabled",
                 "CSV export is switched off for your tenant "
                 "(capability exports.csv); charts and JSON reports stay available",
-                capability="exports.csv",
+                capability=CSV_CAPABILITY,
             )
         day = day or latest_day(conn, principal)
         if format is Format.csv:
             if day is None:
                 day = date.min
-            query, params = rows_query(principal, day, group_by, program_id, cohort_id)
+            query, params = rows_query(principal, day, group_by, program_id, cohort_id, CSV_CAPABILITY)
             columns = LEARNER_COLUMNS if group_by is GroupBy.learner else GROUP_COLUMNS
-            return StreamingResponse(
-                stream_csv(pool, query, params, columns),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="engagement-{day}.csv"'},
-            )
+            headers = {"Content-Disposition": f'attachment; filename="engagement-{day}.csv"'}
+            if excluded:
+                headers[EXCLUDED_HEADER] = ",".join(excluded)
+            return StreamingResponse(stream_csv(pool, query, params, columns), media_type="text/csv", headers=headers)
         if day is None:
             empty = Tile(value=None, change=None)
             return EngagementReport(

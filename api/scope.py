@@ -11,6 +11,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from api.auth import Principal
+from api.problems import Problem
 from projections.runner import READ_MODEL_SCHEMA
 
 REPORT_ROLES = ("platform_admin", "company_admin", "program_owner", "manager", "mentor", "learner")
@@ -18,6 +19,12 @@ REPORT_ROLES = ("platform_admin", "company_admin", "program_owner", "manager", "
 
 def can_read_reports(principal: Principal) -> bool:
     return principal.has(*REPORT_ROLES)
+
+
+def require_report_role(principal: Principal) -> None:
+    """403 unless the caller holds a role that reads reports (auditor and ingest do not)."""
+    if not can_read_reports(principal):
+        raise Problem(403, "Forbidden", f"reports need one of the roles {', '.join(REPORT_ROLES)}")
 
 
 def scope_predicate(principal: Principal, alias: str = "s") -> tuple[sql.Composable, dict[str, object]]:

@@ -19,6 +19,14 @@ from events.topics import topic_name
 from skillmind.settings import KafkaSettings
 
 
+def encode(record: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The inbox message of a record: keyed by tenant, valued by its canonical JSON.
+
+    Raises ``ValueError`` (``rfc8785.CanonicalizationError``) for a value JCS cannot
+    encode, e.g. an integer beyond ±(2**53 − 1)."""
+    return record["tenantid"].encode(), jcs(record)
+
+
 class InboxWriter:
     """Thread-safe; one per process. A background thread serves delivery callbacks."""
 
@@ -35,11 +43,18 @@ class InboxWriter:
             self._producer.poll(0.05)
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
-        """Produce every record and wait for all acknowledgements."""
-        if not records:
+        """Encode every record, then produce them all and wait for every acknowledgement.
+
+        Encoding comes first so a record that cannot be encoded fails the call before
+        anything of the batch is produced."""
+        self.append_encoded([encode(record) for record in records])
+
+    def append_encoded(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Produce ``(key, value)`` pairs from :func:`encode` and wait for all acknowledgements."""
+        if not messages:
             return
         done = threading.Event()
-        remaining = [len(records)]
+        remaining = [len(messages)]
         errors: list[KafkaError] = []
         lock = threading.Lock()
 
@@ -51,22 +66,17 @@ class InboxWriter:
                 if remaining[0] == 0:
                     done.set()
 
-        for record in records:
-            self._produce(record, delivered)
+        for key, value in messages:
+            self._produce(key, value, delivered)
         if not done.wait(self.timeout_s):
             raise LogError(f"Kafka did not acknowledge {remaining[0]} record(s) in {self.timeout_s:.0f}s")
         if errors:
             raise LogError(f"Kafka refused {len(errors)} record(s): {errors[0].str()}")
 
-    def _produce(self, record: dict[str, Any], on_delivery: Any) -> None:
+    def _produce(self, key: bytes, value: bytes, on_delivery: Any) -> None:
         while True:
             try:
-                self._producer.produce(
-                    self.topic,
-                    key=record["tenantid"].encode(),
-                    value=jcs(record),
-                    on_delivery=on_delivery,
-                )
+                self._producer.produce(self.topic, key=key, value=value, on_delivery=on_delivery)
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.1)

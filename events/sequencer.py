@@ -35,8 +35,9 @@ from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
 from events.sequencing import Append, Batch, Duplicate, SequencerState
 from events.topics import topic_name
-from schemas.validation import Invalid, Problem, validate_event
-from skillmind.settings import KafkaSettings
+from schemas.timebounds import time_problem
+from schemas.validation import Invalid, Problem, Valid, validate_event
+from skillmind.settings import ContractSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +50,7 @@ class SequencerConfig:
     batch_size: int = 1000
     batch_timeout_s: float = 0.05
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    contract: ContractSettings = field(default_factory=ContractSettings)
 
     @property
     def group_id(self) -> str:
@@ -239,6 +241,14 @@ class Sequencer:
             tenant = raw.get("tenantid") if isinstance(raw, dict) else None
             try:
                 judged = Invalid((problem,)) if problem else validate_event(raw)
+                if isinstance(judged, Valid):
+                    late = time_problem(
+                        judged.envelope.time,
+                        now,
+                        max_future=self.config.contract.max_future,
+                        horizon=self.config.contract.horizon,
+                    )
+                    judged = Invalid((late,)) if late else judged
                 if isinstance(judged, Invalid):
                     self._dead_letter(msg, judged.problems, origin, now, tenant)
                     return "dead_lettered"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from events.chain import GENESIS_HASH, loads_strict, record_hash
-from schemas.types import format_utc
+from schemas.types import format_utc, parse_utc
 from schemas.v1 import TenantCreated
 from schemas.validation import Problem, Valid
 
@@ -45,10 +45,6 @@ class Reject:
 Decision = Append | Duplicate | Reject
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def _log_record(value: bytes | None) -> dict[str, Any] | None:
     """The log record in ``value`` when it has what recovery reads, else None."""
     try:
@@ -57,7 +53,7 @@ def _log_record(value: bytes | None) -> dict[str, Any] | None:
             return None
         if not all(isinstance(record.get(k), str) for k in ("tenantid", "id", "prevhash", "hash")):
             return None
-        _parse_time(record["appendedat"])
+        parse_utc(record["appendedat"])
         return record
     except (ValueError, TypeError, AttributeError, RecursionError):
         return None
@@ -86,7 +82,7 @@ class SequencerState:
         linked = record["prevhash"] == head.hash if head else record["prevhash"] == GENESIS_HASH
         if record["sequence"] != (head.sequence + 1 if head else 1) or not linked:
             return False
-        appended = _parse_time(record["appendedat"])
+        appended = parse_utc(record["appendedat"])
         self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
         self.recent_ids.setdefault(tenant, OrderedDict())[record["id"]] = appended
         return True

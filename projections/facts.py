@@ -9,18 +9,20 @@ otherwise by ``time``, in UTC.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from projections import tables as t
 from projections.tables import Upsert
 from schemas.registry import MODELS
+from schemas.types import parse_utc
 
 Record = Mapping[str, Any]
 
 
 def utc_date(text: str) -> date:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    """The UTC day of a time in the log, read by the contract's one parser."""
+    return parse_utc(text).date()
 
 
 def _activity(record: Record, learner: str) -> Upsert:

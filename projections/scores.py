@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -27,6 +27,7 @@ from projections.engagement import (
     daily_score,
 )
 from projections.tables import Table, Upsert
+from schemas.types import parse_day, parse_utc
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]  # table name -> rows of one tenant
 
@@ -139,7 +140,7 @@ def _decimal(value: Fraction | None) -> Decimal | None:
 def score_rows(tenant: str, scores: Iterable[DailyScore], tick: Mapping[str, Any]) -> list[Upsert]:
     """One ``daily_scores`` row per learner; ``computed_at`` is the tick's append time (from the
     log, so replays reproduce it)."""
-    computed_at = datetime.fromisoformat(tick["appendedat"].replace("Z", "+00:00"))
+    computed_at = parse_utc(tick["appendedat"])
     return [
         Upsert(
             t.DAILY_SCORES,
@@ -163,4 +164,4 @@ def score_rows(tenant: str, scores: Iterable[DailyScore], tick: Mapping[str, Any
 
 
 def tick_day(record: Mapping[str, Any]) -> date:
-    return date.fromisoformat(record["data"]["day"])
+    return parse_day(record["data"]["day"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 Kind = Literal["learner", "mutation", "system"]
 
@@ -68,13 +69,6 @@ Email = Annotated[
 ]
 
 
-def _text_only(value: object) -> object:
-    # Lax pydantic would turn 1700000000 into a date; the contract says RFC 3339 text.
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an RFC 3339 date-time string")
-    return value
-
-
 def _whole_number(value: object) -> object:
     # JSON Schema counts 3.0 as an integer, so we do; "3" and true are not numbers at all.
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -95,7 +89,48 @@ def bounded_int(ge: int, le: int) -> Any:
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_whole_number)]
 
 
-def _must_be_utc(value: datetime) -> datetime:
+# RFC 3339 section 5.6 date-time, in UTC: full date, "T", full time with seconds, an
+# optional fraction (at most 9 digits; kept to the microsecond), then "Z" or "+00:00".
+_RFC3339_UTC = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+_RFC3339_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_utc(value: object) -> datetime:
+    """The one parser of times in the contract: a strict RFC 3339 date-time in UTC.
+
+    Refused: numbers and numeric strings (epoch seconds), a missing seconds field,
+    any separator but ``T``, offsets without a colon (``+0000``), offsets other than
+    UTC and impossible dates. Python callers may pass an aware UTC ``datetime``."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-27T08:30:00Z")
+    match = _RFC3339_UTC.fullmatch(value)
+    if match is None:
+        raise ValueError("must be an RFC 3339 date-time in UTC, e.g. 2026-11-27T08:30:00Z")
+    if match[8] not in ("Z", "+00:00"):
+        raise ValueError("must be in UTC (end in Z or +00:00)")
+    fraction = (match[7] or "0")[:6].ljust(6, "0")
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    try:
+        return datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=UTC)
+    except ValueError as err:  # 2026-02-30, 25:00:00, a leap second
+        raise ValueError(f"is not a real date and time: {err}") from err
+
+
+def parse_day(value: object) -> date:
+    """A strict RFC 3339 full-date (``YYYY-MM-DD``); Python callers may pass a ``date``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_DATE.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date string, e.g. 2026-11-27")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise ValueError(f"is not a real date: {err}") from err
+
+
+def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
         raise ValueError("must be in UTC (end in Z or +00:00)")
     return value.astimezone(UTC)
@@ -108,11 +143,13 @@ def format_utc(value: datetime) -> str:
 
 UtcTime = Annotated[
     datetime,
-    BeforeValidator(_text_only),
-    AfterValidator(_must_be_utc),
+    BeforeValidator(parse_utc),  # already a UTC datetime when pydantic sees it: nothing lax left
     PlainSerializer(format_utc, return_type=str, when_used="json"),
     Field(description="RFC 3339 date-time in UTC"),
 ]
+
+Day = Annotated[date, BeforeValidator(parse_day)]
+"""A calendar day as an RFC 3339 full-date; never a number or a date-time."""
 
 
 class EventData(BaseModel):

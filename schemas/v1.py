@@ -4,12 +4,11 @@ generated from them (``skillmind schemas publish``)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.types import ROLES, Email, EventData, Id, Int, Name, Role, UtcTime, bounded_int
+from schemas.types import ROLES, Day, Email, EventData, Id, Int, Name, Role, UtcTime, bounded_int
 
 # -- learner events ---------------------------------------------------------------
 
@@ -201,7 +200,7 @@ class RecomputeRequested(EventData):
 
     TYPE = "engagement.recompute_requested"
     KIND = "system"
-    day: date
+    day: Day
 
 
 MODELS: tuple[type[EventData], ...] = (

@@ -10,9 +10,11 @@ Examples: ``SKILLMIND_KAFKA__BOOTSTRAP_SERVERS=broker:9092``,
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from psycopg.conninfo import make_conninfo
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +32,11 @@ def _default_cache_dir() -> Path:
     return Path(base) / "skillmind"
 
 
+DEFAULT_JWT_SECRET = "local-only-hs256-secret-change-me-in-production"
+DEFAULT_POSTGRES_PASSWORD = "skillmind"
+DEFAULT_S3_SECRET_KEY = "skillmind-secret-key"
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:19092"
     partitions: int = Field(6, ge=1, description="Partitions of every log topic.")
@@ -41,21 +48,25 @@ class PostgresSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 15432
     user: str = "skillmind"
-    password: SecretStr = SecretStr("skillmind")
+    password: SecretStr = SecretStr(DEFAULT_POSTGRES_PASSWORD)
     dbname: str = "skillmind"
 
     def conninfo(self, dbname: str | None = None) -> str:
-        """libpq connection string; ``dbname`` overrides the configured database."""
-        return (
-            f"host={self.host} port={self.port} user={self.user} "
-            f"password={self.password.get_secret_value()} dbname={dbname or self.dbname}"
+        """libpq connection string (quoted by psycopg, so any password works);
+        ``dbname`` overrides the configured database."""
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password.get_secret_value(),
+            dbname=dbname or self.dbname,
         )
 
 
 class S3Settings(BaseModel):
     endpoint: str = "127.0.0.1:17070"
     access_key: str = "skillmind"
-    secret_key: SecretStr = SecretStr("skillmind-secret-key")
+    secret_key: SecretStr = SecretStr(DEFAULT_S3_SECRET_KEY)
     region: str = "us-east-1"
     secure: bool = False
     exports_bucket: str = "skillmind-exports"
@@ -71,8 +82,17 @@ class SmtpSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    jwt_secret: SecretStr = SecretStr("local-only-hs256-secret-change-me-in-production")
-    jwks_url: str | None = None
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    jwks_url: str | None = Field(None, description="Issuer's JWKS; tokens are then RS256/ES256, keys cached.")
+    jwt_audience: str | None = Field(None, description="Required `aud` of tokens (required in production).")
+    jwt_issuer: str | None = Field(None, description="Required `iss` of tokens (required in production).")
+    jwks_refresh_cooldown_s: float = Field(
+        30, ge=0, description="An unknown `kid` refetches the JWKS at most this often (no refetch storms)."
+    )
+    jwt_leeway_s: int = Field(30, ge=0, le=300, description="Clock leeway for `exp`, `iat` and `nbf`.")
+    jwt_max_lifetime_s: int = Field(
+        86_400, ge=60, description="Longest accepted token lifetime (`exp` − `iat`), in seconds."
+    )
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest ingest body accepted.")
     max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
     read_your_writes_timeout_s: float = Field(
@@ -84,6 +104,25 @@ class ApiSettings(BaseModel):
     )
     heartbeat_stale_s: float = Field(10.0, gt=0, description="A heartbeat older than this: the instance is gone.")
     stall_s: float = Field(30.0, gt=0, description="Work waiting and no progress for this long: stalled.")
+
+
+class ContractSettings(BaseModel):
+    """Bounds of the contract that depend on the clock (``schemas.timebounds``)."""
+
+    max_future_skew_s: float = Field(
+        300, ge=0, le=86_400, description="An event's `time` may be at most this far after now (clock skew)."
+    )
+    horizon_days: int = Field(
+        366, ge=1, le=36_500, description="An event's `time` may be at most this many days before now."
+    )
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_s)
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(days=self.horizon_days)
 
 
 class SchedulerSettings(BaseModel):
@@ -120,8 +159,39 @@ class Settings(BaseSettings):
     s3: S3Settings = S3Settings()
     smtp: SmtpSettings = SmtpSettings()
     api: ApiSettings = ApiSettings()
+    contract: ContractSettings = ContractSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     services: LocalServicesSettings = LocalServicesSettings()
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        # Defaults are for local runs: in production a missing secret must stop the
+        # process at start, not let it accept tokens signed with a key in our repository.
+        if self.env == "production":
+            missing = production_problems(self)
+            if missing:
+                raise ValueError("in production (SKILLMIND_ENV=production) set: " + "; ".join(missing))
+        return self
+
+
+def _unset(secret: SecretStr, default: str) -> bool:
+    return secret.get_secret_value() in ("", default)
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Each environment variable that production needs and lacks, with why."""
+    problems = []
+    if not settings.api.jwks_url and _unset(settings.api.jwt_secret, DEFAULT_JWT_SECRET):
+        problems.append("SKILLMIND_API__JWT_SECRET (empty or the local default; or set SKILLMIND_API__JWKS_URL)")
+    if not settings.api.jwt_audience:
+        problems.append("SKILLMIND_API__JWT_AUDIENCE (tokens must name this service)")
+    if not settings.api.jwt_issuer:
+        problems.append("SKILLMIND_API__JWT_ISSUER (tokens must come from your issuer)")
+    if _unset(settings.postgres.password, DEFAULT_POSTGRES_PASSWORD):
+        problems.append("SKILLMIND_POSTGRES__PASSWORD (empty or the local default)")
+    if _unset(settings.s3.secret_key, DEFAULT_S3_SECRET_KEY):
+        problems.append("SKILLMIND_S3__SECRET_KEY (empty or the local default)")
+    return problems
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -34,7 +34,8 @@ Component = Callable[[Settings, str, threading.Event, Progress], None]
 def _sequencer(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
     from events.sequencer import Sequencer, SequencerConfig
 
-    counters = Sequencer(SequencerConfig(settings.kafka, instance_id=instance)).run(stop, on_batch=progress)
+    config = SequencerConfig(settings.kafka, instance_id=instance, contract=settings.contract)
+    counters = Sequencer(config).run(stop, on_batch=progress)
     log.info("sequencer.stopped", **vars(counters))
 
 

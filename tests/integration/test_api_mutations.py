@@ -101,3 +101,34 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
         ready = client.get("/readyz").json()
         # Lag is in offsets: the log's transaction markers count, at most one per partition here.
         assert ready["ready"] is True and 0 <= ready["projection_lag"] <= pipeline.kafka.partitions
+
+
+def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: Settings) -> None:
+    root = auth(pipeline, "acme", "root", "platform_admin")
+    ada = auth(pipeline, "acme", "ada", "company_admin")
+    mia = auth(pipeline, "acme", "mia", "manager")
+    with TestClient(create_app(pipeline)) as client:
+        assert client.post("/v1/tenants", headers=root, json={"tenant_id": "acme", "name": "Acme"}).status_code == 202
+        # Nobody grants above their own rank, and platform_admin is no tenant's to grant.
+        escalate = client.put("/v1/users/ada/roles/platform_admin", headers=ada)
+        assert escalate.status_code == 403 and "identity provider" in escalate.json()["detail"]
+        assert client.put("/v1/users/bob/roles/platform_admin", headers=root).status_code == 403
+        register = {"user_id": "eve", "display_name": "Eve", "email": "eve@acme.example", "roles": ["platform_admin"]}
+        assert client.post("/v1/users", headers=ada, json=register).status_code == 403
+
+        assert client.get("/v1/reports/engagement", headers=mia).status_code == 200
+        revoked = client.delete("/v1/users/mia/roles/manager", headers=ada)
+        assert revoked.status_code == 202, revoked.text
+        seen = {"min_position": revoked.json()["position"]}
+        assert client.get("/v1/reports/engagement", headers=mia, params=seen).status_code == 403
+
+        # A company_admin the directory revoked can no longer write.
+        gone = client.delete("/v1/users/ada/roles/company_admin", headers=root)
+        assert gone.status_code == 202
+        client.get("/v1/reports/engagement", headers=root, params={"min_position": gone.json()["position"]})
+        refused = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})
+        assert refused.status_code == 403
+        back = client.put("/v1/users/ada/roles/company_admin", headers=root)
+        client.get("/v1/reports/engagement", headers=root, params={"min_position": back.json()["position"]})
+        again = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})
+        assert again.status_code == 202, "a grant after the revocation restores the role"

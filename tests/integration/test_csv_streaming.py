@@ -35,6 +35,10 @@ def test_a_million_row_csv_streams_in_bounded_memory(log_settings: Settings, rep
             "from generate_series(1, %s) n",
             [ROWS],
         )
+        # Reports filter only by cohorts the directory knows (else 404).
+        conn.execute(
+            "insert into readmodel.cohorts (tenant_id, cohort_id, program_id, name) values ('big', 'c1', 'p1', 'C1')"
+        )
     settings = log_settings.model_copy(update={"postgres": report_db.postgres})
     token = mint_token(report_db.api, tenant="big", user="admin", roles=["company_admin"])
     headers = {"Authorization": f"Bearer {token}"}

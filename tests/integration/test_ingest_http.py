@@ -171,3 +171,95 @@ def test_garbage_never_yields_5xx(client: TestClient, log_settings: Settings, bo
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = client.post("/v1/events", content=content, headers={**BATCH, **auth(log_settings)})
     assert response.status_code < 500, response.text
+
+
+def _statuses(body: dict[str, Any]) -> list[str]:
+    return [r["status"] for r in body["results"]]
+
+
+def test_an_unencodable_event_is_rejected_before_anything_is_produced(
+    client: TestClient, log_settings: Settings
+) -> None:
+    good = acme_history(2)
+    huge = cloud_event(
+        "phase.advanced", {"learner_id": "l1", "program_id": "p", "phase": 2**53 + 1, "final": False}, tenant="acme"
+    )
+    response = post(client, log_settings, [good[0], huge, good[1]])
+    assert response.status_code == 202, response.text
+    assert _statuses(response.json()) == ["accepted", "rejected", "accepted"]
+    retry = post(client, log_settings, [huge])
+    assert _statuses(retry.json()) == ["rejected"], "a refused event was not stored, so never a duplicate"
+    with running_sequencer(log_settings):
+        wait_drained(log_settings)
+    assert [r["id"] for r in log_records(log_settings)] == [good[0]["id"], good[1]["id"]]
+
+
+def test_same_id_with_other_content_is_a_conflict_whatever_the_order(
+    client: TestClient, log_settings: Settings
+) -> None:
+    created = acme_history(0)[0]
+    a = cloud_event("learner.signed_in", {"learner_id": "l1"}, tenant="acme", event_id="a")
+    a_other = {**a, "data": {"learner_id": "l2"}}
+    b = cloud_event("learner.signed_in", {"learner_id": "l1"}, tenant="acme", event_id="b")
+    forward = post(client, log_settings, [created, a, a_other, b, b]).json()
+    assert _statuses(forward) == ["accepted", "conflict", "conflict", "accepted", "duplicate"]
+    assert forward["results"][1]["problems"][0] == {**forward["results"][1]["problems"][0], "field": "id"}
+    assert forward["conflicts"] == 2
+    backward = post(client, log_settings, [b, a_other, a]).json()
+    assert _statuses(backward) == ["accepted", "conflict", "conflict"], "the same verdicts in any order"
+    with running_sequencer(log_settings):
+        wait_drained(log_settings)
+        tail = client.app.state.logtail
+        deadline = time.monotonic() + 10
+        while not tail.appended("acme", "b") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        b_other = {**b, "subject": "someone-else"}
+        again = post(client, log_settings, [b], user="another-admin").json()
+        other = post(client, log_settings, [b_other]).json()
+    assert _statuses(again) == ["duplicate"], "another actor sending the same content is a duplicate"
+    assert _statuses(other) == ["conflict"], "other content than the log's is a conflict"
+    assert [r["id"] for r in log_records(log_settings)] == [created["id"], "b"]
+
+
+def test_nan_and_infinity_are_refused_at_the_parser(client: TestClient, log_settings: Settings) -> None:
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        event = json.dumps(cloud_event("learner.signed_in", {"learner_id": "l"}, tenant="acme"))
+        body = event.replace('"l"}', f'"l", "x": {literal}}}')
+        response = client.post("/v1/events", content=body, headers={"Content-Type": CONTENT_TYPE, **auth(log_settings)})
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert literal.lstrip("-") in response.json()["detail"]
+
+
+def test_event_time_is_bounded_by_the_clock(client: TestClient, log_settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    contract = log_settings.contract
+    future = cloud_event("learner.signed_in", {"learner_id": "l"}, tenant="acme", time=now + timedelta(hours=1))
+    ancient = cloud_event(
+        "learner.signed_in", {"learner_id": "l"}, tenant="acme", time=now - contract.horizon - timedelta(days=1)
+    )
+    fine = cloud_event("learner.signed_in", {"learner_id": "l"}, tenant="acme", time=now - timedelta(days=3))
+    body = post(client, log_settings, [future, ancient, fine]).json()
+    assert _statuses(body) == ["rejected", "rejected", "accepted"]
+    assert [(p["field"], p["rule"]) for r in body["results"][:2] for p in r["problems"]] == [
+        ("time", "time_in_future"),
+        ("time", "time_too_old"),
+    ]
+
+
+def test_a_bug_is_answered_as_problem_json_with_a_request_id(log_settings: Settings) -> None:
+    app = create_app(log_settings)
+
+    @app.get("/boom")  # a route of this test's own: the app's handler is what is under test
+    def boom() -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+    assert problem["request_id"] in problem["detail"] and "internal detail" not in response.text

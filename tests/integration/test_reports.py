@@ -50,6 +50,13 @@ def directories(draw: st.DrawFn) -> dict[str, Any]:
         managers = {lr: draw(st.sampled_from(people)) for lr in learners if draw(st.booleans())}
         mentors = {(lr, m) for lr in learners for m in draw(st.lists(st.sampled_from(people), max_size=2))}
         callers = {p: draw(st.sets(st.sampled_from(ROLES), min_size=1)) for p in people}
+        # The directory's say on some of those roles: grants and revocations in log order.
+        role_changes = {
+            (p, role): draw(st.lists(st.booleans(), min_size=1, max_size=2))
+            for p, roles in callers.items()
+            for role in sorted(roles)
+            if draw(st.booleans())
+        }
         tenants[tenant] = dict(
             people=people,
             programs=programs,
@@ -58,6 +65,7 @@ def directories(draw: st.DrawFn) -> dict[str, Any]:
             managers=managers,
             mentors=mentors,
             callers=callers,
+            role_changes=role_changes,
         )
     return tenants
 
@@ -81,12 +89,21 @@ def events_of(tenants: dict[str, Any]) -> list[dict[str, Any]]:
             ev("manager.assigned", {"learner_id": learner, "manager_id": m})
         for learner, m in sorted(d["mentors"]):
             ev("mentor.assigned", {"learner_id": learner, "mentor_id": m})
+        for (user, role), changes in sorted(d["role_changes"].items()):
+            for granted in changes:
+                ev("role.granted" if granted else "role.revoked", {"user_id": user, "role": role})
         ev("engagement.recompute_requested", {"day": D.isoformat()})
     return events
 
 
+def honoured(d: dict[str, Any], user: str, roles: set[str]) -> set[str]:
+    """The token's roles minus those the directory's latest word revoked."""
+    return {r for r in roles if d["role_changes"].get((user, r), [True])[-1]}
+
+
 def expected_scope(tenants: dict[str, Any], tenant: str, user: str, roles: set[str]) -> set[tuple[str, str]]:
     d = tenants[tenant]
+    roles = honoured(d, user, roles)
     rows = {lr: d["cohorts"][c] for lr, c in d["enrolments"].items()}  # learner -> program
     seen = set()
     for learner, program in rows.items():
@@ -114,10 +131,13 @@ def test_every_caller_sees_exactly_their_scope(
     everyone = set()
     for tenant, d in tenants.items():
         for user, roles in d["callers"].items():
-            body = get(client, report_db, tenant, user, sorted(roles), day=D).json()
-            got = {(r["tenant_id"], r["learner_id"]) for r in body["rows"]}
+            response = get(client, report_db, tenant, user, sorted(roles), day=D)
+            if not honoured(d, user, roles) & {"company_admin", "program_owner", "manager", "mentor", "learner"}:
+                assert response.status_code == 403, "every report role revoked: no reports"
+                continue
+            got = {(r["tenant_id"], r["learner_id"]) for r in response.json()["rows"]}
             assert got == expected_scope(tenants, tenant, user, roles), (tenant, user, roles)
-            everyone |= expected_scope(tenants, tenant, user, {"company_admin"})
+        everyone |= {(tenant, learner) for learner in d["enrolments"]}
         # A token of the other tenant with every role sees nothing of this one.
         other = "tb" if tenant == "ta" else "ta"
         body = get(client, report_db, other, d["people"][0], list(ROLES), day=D).json()
@@ -192,3 +212,90 @@ def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db
     refused = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
     assert refused.status_code == 403 and refused.json()["capability"] == "exports.csv"
     assert get(client, report_db, "acme", "admin", ["company_admin"]).status_code == 200
+
+
+def overview(client: TestClient, settings: Settings, tenant: str, user: str, roles: list[str]) -> Any:
+    token = mint_token(settings.api, tenant=tenant, user=user, roles=roles)
+    return client.get("/v1/overview", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_overview_is_one_tenants_dated_by_the_log_and_needs_a_report_role(
+    client: TestClient, report_db: Settings
+) -> None:
+    seed(
+        report_db.postgres.conninfo(),
+        [
+            *history(Shape(tenant="acme", learners=6, days=3, end=D, programs=2)),
+            *history(Shape(tenant="beta", learners=6, days=3, end=date(2026, 11, 20), programs=3)),
+        ],
+    )
+    for roles in (["auditor"], ["ingest"]):
+        refused = overview(client, report_db, "acme", "u", roles)
+        assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    admin = overview(client, report_db, "acme", "admin", ["company_admin"]).json()
+    platform = overview(client, report_db, "acme", "root", ["platform_admin"]).json()
+    assert platform == admin, "a platform_admin's overview is its token's tenant, figures not mixed"
+    assert admin["tenant_id"] == "acme" and admin["programs_tracked"] == 2
+    assert admin["day"] == D.isoformat(), "dated by the latest computed day, not the database's clock"
+    beta = overview(client, report_db, "beta", "root", ["platform_admin"]).json()
+    assert beta["programs_tracked"] == 3 and beta["day"] == "2026-11-20"
+
+
+def test_a_capability_gates_the_rows_of_its_own_tenant_whoever_asks(client: TestClient, report_db: Settings) -> None:
+    seed(
+        report_db.postgres.conninfo(),
+        [
+            *history(Shape(tenant="acme", learners=3, days=2, end=D)),
+            *history(Shape(tenant="beta", learners=4, days=2, end=D)),
+            cloud_event("tenant.capabilities_changed", {"flags": {"exports.csv": False}}, tenant="beta"),
+        ],
+    )
+    for token_tenant in ("acme", "beta"):
+        as_json = get(client, report_db, token_tenant, "root", ["platform_admin"], day=D).json()
+        assert {r["tenant_id"] for r in as_json["rows"]} == {"acme", "beta"}, "JSON is not an export"
+        response = get(client, report_db, token_tenant, "root", ["platform_admin"], day=D, format="csv")
+        assert response.status_code == 200
+        assert {r["tenant_id"] for r in csv.DictReader(io.StringIO(response.text))} == {"acme"}
+        assert response.headers["SkillMind-Excluded-Tenants"] == "beta"
+    beta_admin = get(client, report_db, "beta", "admin", ["company_admin"], format="csv")
+    assert beta_admin.status_code == 403 and beta_admin.json()["capability"] == "exports.csv"
+
+
+def test_csv_cells_are_safe_in_a_spreadsheet(client: TestClient, report_db: Settings) -> None:
+    events = list(history(Shape(tenant="acme", learners=3, days=2, end=D)))
+    learners = sorted({e["data"]["learner_id"] for e in events if e["type"] == "learner.enrolled"})
+    # No control characters here: the contract refuses them in names; the writer's handling
+    # of CR/LF/TAB is covered by tests/unit/test_csv_writer.py.
+    names = ["=1+1", "@cmd|calc", '-2, "quoted"']
+    renamed = [
+        cloud_event(
+            "user.registered",
+            {"user_id": learner, "display_name": name, "email": f"{learner}@acme.example", "roles": ["learner"]},
+            tenant="acme",
+        )
+        for learner, name in zip(learners, names, strict=True)
+    ]
+    seed(report_db.postgres.conninfo(), [*events, *renamed])
+    response = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
+    table = list(csv.DictReader(io.StringIO(response.text, newline="")))
+    assert len(table) == 3, "no cell split a row"
+    assert {r["learner_id"]: r["display_name"] for r in table} == {
+        learner: "'" + name for learner, name in zip(learners, names, strict=True)
+    }
+    assert all(float(r["score"]) >= 0 for r in table), "numbers are untouched"
+
+
+def test_unknown_and_foreign_programs_and_cohorts_answer_the_same_404(client: TestClient, report_db: Settings) -> None:
+    acme = list(history(Shape(tenant="acme", learners=3, days=2, end=D)))
+    beta = list(history(Shape(tenant="beta", learners=3, days=2, end=D)))
+    seed(report_db.postgres.conninfo(), [*acme, *beta])
+    program = next(e["data"]["program_id"] for e in beta if e["type"] == "program.created")
+    cohort = next(e["data"]["cohort_id"] for e in beta if e["type"] == "cohort.created")
+    own = next(e["data"]["program_id"] for e in acme if e["type"] == "program.created")
+    answers = []
+    for params in ({"program_id": program}, {"program_id": "nope"}, {"cohort_id": cohort}, {"cohort_id": "nope"}):
+        response = get(client, report_db, "acme", "admin", ["company_admin"], **params)
+        assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
+        answers.append(response.json()["title"])
+    assert len(set(answers)) == 1
+    assert get(client, report_db, "acme", "admin", ["company_admin"], program_id=own).status_code == 200

@@ -19,7 +19,7 @@ def test_token_round_trip() -> None:
 
 
 def test_bad_tokens_are_refused() -> None:
-    expired = mint_token(API, tenant="acme", user="u1", roles=["learner"], ttl=timedelta(seconds=-1))
+    expired = mint_token(API, tenant="acme", user="u1", roles=["learner"], ttl=-timedelta(minutes=1))  # past leeway
     with pytest.raises(AuthError, match="expired"):
         principal_from_token(API, expired)
     other = ApiSettings(jwt_secret="another-secret-of-at-least-thirty-two-bytes")  # type: ignore[arg-type]
@@ -63,3 +63,51 @@ def _may(roles: set[str], event_type: str, tenant: str = "acme") -> bool:
 )
 def test_who_may_append_what(roles: set[str], event_type: str, tenant: str, allowed: bool) -> None:
     assert _may(roles, event_type, tenant) is allowed
+
+
+def _refusal_rule(caller: set[str], event_type: str, data: dict[str, object]) -> str | None:
+    valid = validate_event(cloud_event(event_type, data, tenant="acme"))
+    assert isinstance(valid, Valid)
+    refusal = append_refusal(Principal("u", "acme", frozenset(caller)), valid.envelope, valid.data)
+    return refusal.rule if refusal else None
+
+
+REGISTER = {"user_id": "x", "display_name": "X", "email": "x@acme.example"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "event_type", "data", "rule"),
+    [
+        ({"company_admin"}, "role.granted", {"user_id": "x", "role": "platform_admin"}, "role_not_grantable"),
+        ({"platform_admin"}, "role.granted", {"user_id": "x", "role": "platform_admin"}, "role_not_grantable"),
+        ({"company_admin"}, "role.revoked", {"user_id": "x", "role": "platform_admin"}, "role_not_grantable"),
+        (
+            {"company_admin"},
+            "user.registered",
+            {**REGISTER, "roles": ["learner", "platform_admin"]},
+            "role_not_grantable",
+        ),
+        ({"company_admin"}, "role.granted", {"user_id": "x", "role": "company_admin"}, None),
+        ({"company_admin"}, "role.revoked", {"user_id": "x", "role": "manager"}, None),
+        ({"company_admin"}, "user.registered", {**REGISTER, "roles": ["company_admin", "auditor"]}, None),
+        ({"platform_admin"}, "role.granted", {"user_id": "x", "role": "company_admin"}, None),
+        ({"ingest"}, "role.granted", {"user_id": "x", "role": "learner"}, "role_required"),
+    ],
+)
+def test_nobody_grants_a_role_above_their_own(
+    caller: set[str], event_type: str, data: dict[str, object], rule: str | None
+) -> None:
+    assert _refusal_rule(caller, event_type, data) == rule
+
+
+def test_rank_is_checked_for_every_role_named() -> None:
+    from api.policy import role_refusal
+    from schemas.v1 import UserRegistered
+
+    data = UserRegistered(**REGISTER, roles=["learner", "company_admin"])  # type: ignore[arg-type]
+    refusal = role_refusal(Principal("u", "acme", frozenset({"manager"})), data)
+    assert refusal is not None and refusal.rule == "role_above_own" and "company_admin" in refusal.message
+    assert (
+        role_refusal(Principal("u", "acme", frozenset({"manager"})), UserRegistered(**REGISTER, roles=["learner"]))
+        is None
+    )  # type: ignore[arg-type]

@@ -32,3 +32,46 @@ def test_invalid_values_are_rejected_with_the_field_name(monkeypatch: pytest.Mon
     monkeypatch.setenv("SKILLMIND_KAFKA__PARTITIONS", "0")
     with pytest.raises(ValueError, match="partitions"):
         load_settings()
+
+
+PRODUCTION_SECRETS = {
+    "SKILLMIND_API__JWT_SECRET": "a-real-secret-of-at-least-thirty-two-bytes",
+    "SKILLMIND_API__JWT_AUDIENCE": "skillmind",
+    "SKILLMIND_API__JWT_ISSUER": "https://id.example",
+    "SKILLMIND_POSTGRES__PASSWORD": "pg-real",
+    "SKILLMIND_S3__SECRET_KEY": "s3-real",
+}
+
+
+@pytest.mark.parametrize("variable", sorted(PRODUCTION_SECRETS))
+@pytest.mark.parametrize("value", [None, ""])
+def test_production_refuses_to_start_without_each_secret(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str | None
+) -> None:
+    monkeypatch.setenv("SKILLMIND_ENV", "production")
+    for name, secret in PRODUCTION_SECRETS.items():
+        monkeypatch.setenv(name, secret)
+    if value is None:
+        monkeypatch.delenv(variable)
+    else:
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        load_settings()
+
+
+def test_production_starts_with_every_secret_or_a_jwks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLMIND_ENV", "production")
+    for name, secret in PRODUCTION_SECRETS.items():
+        monkeypatch.setenv(name, secret)
+    assert load_settings().env == "production"
+    monkeypatch.delenv("SKILLMIND_API__JWT_SECRET")
+    monkeypatch.setenv("SKILLMIND_API__JWKS_URL", "https://id.example/jwks.json")
+    assert load_settings().api.jwks_url
+
+
+def test_conninfo_quotes_what_libpq_would_misread() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    settings = load_settings(postgres={"password": "a b' c\\ dbname=evil", "dbname": "mine"})
+    parsed = conninfo_to_dict(settings.postgres.conninfo())
+    assert parsed["password"] == "a b' c\\ dbname=evil" and parsed["dbname"] == "mine"
