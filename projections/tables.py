@@ -169,9 +169,7 @@ EXPORTS = Table(
     "coalesce",
     indexes=(("tenant_id", "requested_by"), ("status", "expires_at")),
 )
-NOTIFICATION_PREFERENCES = Table(
-    "notification_preferences", (TENANT, ("user_id", "text")), (("email", "boolean"),)
-)
+NOTIFICATION_PREFERENCES = Table("notification_preferences", (TENANT, ("user_id", "text")), (("email", "boolean"),))
 WEBHOOKS = Table(
     "webhooks",
     (TENANT, ("webhook_id", "text")),

@@ -17,7 +17,7 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
-COMPONENTS = {"sequencer", "projections", "scheduler"}
+COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (

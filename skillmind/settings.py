@@ -99,7 +99,7 @@ class ApiSettings(BaseModel):
         10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
     )
     ready_components: list[str] = Field(
-        ["sequencer", "projections", "scheduler"],
+        ["sequencer", "projections", "scheduler", "exports", "notifications"],
         description="Components /readyz requires a live, progressing instance of (heartbeats in PostgreSQL).",
     )
     heartbeat_stale_s: float = Field(10.0, gt=0, description="A heartbeat older than this: the instance is gone.")
@@ -129,6 +129,32 @@ class SchedulerSettings(BaseModel):
     recompute_hour: int = Field(2, ge=0, le=23, description="UTC hour of the nightly recompute tick.")
     recompute_minute: int = Field(15, ge=0, le=59)
     catch_up_days: int = Field(7, ge=1, le=90, description="Missed days appended on start, at most.")
+
+
+class ExportSettings(BaseModel):
+    """Background exports and their links (``jobs/exports.py``, ``jobs/expiry.py``)."""
+
+    ttl_hours: float = Field(168, gt=0, le=24 * 365, description="How long a finished export is kept (then expired).")
+    link_ttl_s: int = Field(
+        3600, ge=60, le=604_800, description="Presigned link lifetime, at most the export's time left (S3 max 7 days)."
+    )
+    bulk_rows: int = Field(10_000, ge=1, description="Learner rows above which an export needs `exports.bulk`.")
+    expiry_every_s: int = Field(60, ge=1, description="How often the beat task expires exports past their TTL.")
+    reconcile_every_s: int = Field(600, ge=10, description="How often bucket and records are reconciled.")
+    reconcile_grace_s: int = Field(
+        3600, ge=0, description="An object younger than this without a record is in flight, not an orphan."
+    )
+    public_endpoint: str | None = Field(
+        None, description="S3 host:port the users' links point at, if not `s3.endpoint` (e.g. behind a proxy)."
+    )
+
+
+class OutboxSettings(BaseModel):
+    """The outbox dispatcher of every log worker (``jobs/outbox.py``)."""
+
+    batch: int = Field(50, ge=1, description="Deliveries claimed per round.")
+    lease_s: int = Field(300, ge=5, description="A claimed delivery not finished by then is retried (crash).")
+    max_attempts: int = Field(10, ge=1, description="Attempts before a delivery is dead.")
 
 
 class LocalServicesSettings(BaseModel):
@@ -161,6 +187,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     contract: ContractSettings = ContractSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    exports: ExportSettings = ExportSettings()
+    outbox: OutboxSettings = OutboxSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
     @model_validator(mode="after")
