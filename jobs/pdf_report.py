@@ -42,6 +42,7 @@ from matplotlib.figure import Figure
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "dejavu"
 MISSING = "–"  # shown for a figure that is null (not computed, or no learners)
+PAGES_ALIAS = "{pages}"
 REPLACEMENT = "?"  # shown for a character the font has no glyph for
 
 # The column names of api.reports (LEARNER_COLUMNS, GROUP_COLUMNS), repeated here so this
@@ -331,7 +332,9 @@ class _ReportPdf(FPDF):
             self.add_font(FONT, style, FONT_DIR / file)
         self.set_margins(12, 12, 12)
         self.set_auto_page_break(True, margin=14)
-        self.alias_nb_pages()
+        # The alias is replaced by the page count after the last page; fpdf2 lays out the width
+        # of the alias itself, so it must be as wide as a five-digit count (100k rows ≈ 3,300 pages).
+        self.alias_nb_pages(PAGES_ALIAS)
 
     def header(self) -> None:
         if self.table is not None:
@@ -343,7 +346,7 @@ class _ReportPdf(FPDF):
         self.set_text_color(*MUTED)
         self.cell(0, 4, self.footer_text, align="L")
         self.set_x(self.l_margin)
-        self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.cell(0, 4, f"Page {self.page_no()} of {PAGES_ALIAS}", align="R")
 
 
 class _Table:
@@ -533,6 +536,6 @@ def render_report_pdf(
     _draw_heading(pdf, report, title, scope, generated)
     _draw_tiles(pdf, report.get("tiles"))
     _draw_chart(pdf, report.get("series"))
-    _draw_rows(pdf, columns_for(report.get("group_by")), report.get("rows") or () if rows is None else rows)
+    _draw_rows(pdf, columns_for(report.get("group_by")), (report.get("rows") or ()) if rows is None else rows)
     pdf.output(out)
     return pdf.pages_count

@@ -17,6 +17,9 @@ from api.reports import GROUP_COLUMNS, LEARNER_COLUMNS, EngagementReport
 from jobs import pdf_report
 from jobs.pdf_report import clean_text, render_report_pdf, signed
 
+# A missing glyph or a layout overflow is only a warning in fpdf2: here it fails the test.
+pytestmark = pytest.mark.filterwarnings("error")
+
 DAY = date(2026, 3, 2)
 GENERATED = datetime(2026, 3, 3, 7, 30, tzinfo=UTC)
 FIRST_NAMES = ["Amélie", "Björn", "Chloé", "Dmitri", "Eşref", "Fatima", "Giulia", "Håkon", "Ines", "Jürgen"]
