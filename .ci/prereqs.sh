@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the local services need, only when they are missing:
-# a JDK 17 and Maven (Kafka jars), Go >= 1.25 (versitygw), PostgreSQL's server.
+# a JDK 17 and Maven (Kafka jars), Go >= 1.25 (versitygw), PostgreSQL's server, and
+# poppler-utils (pdftotext, pdfinfo, pdfimages, pdftoppm: the PDF report's tests read the PDF with them).
 # Python packages and the services themselves are installed by `make` / `skillmind`.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ command -v java >/dev/null || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v go >/dev/null || missing+=(golang-go)
+command -v pdftotext >/dev/null || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
