@@ -281,7 +281,7 @@ class CapabilityFlags(BaseModel):
     audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment] - unset means unchanged
     roles: dict[Capability, list[Role]] = Field(
         None,  # type: ignore[assignment] - unset means unchanged
-        description="Restrict capabilities to roles, e.g. {\"exports.bulk\": [\"company_admin\"]}; [] lifts it.",
+        description='Restrict capabilities to roles, e.g. {"exports.bulk": ["company_admin"]}; [] lifts it.',
     )
 
 

@@ -74,6 +74,19 @@ class HashingWriter:
     def flush(self) -> None:
         self.out.flush()
 
+    # pyarrow treats the sink as a file: it asks these, and closes it when done — which
+    # must not close the spool the upload still reads.
+    closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        self.flush()
+
 
 def batches(rows: Iterable[Sequence[Any]], size: int = BATCH_ROWS) -> Iterator[list[Sequence[Any]]]:
     batch: list[Sequence[Any]] = []

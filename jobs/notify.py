@@ -26,7 +26,6 @@ from events.inbox import InboxWriter
 from jobs.exports import append_system_event
 from jobs.logworker import LogWorker
 from jobs.outbox import Dispatcher, PermanentError, RetryableError, enqueue
-from schemas.types import parse_utc
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -111,7 +110,7 @@ class WebhookEffect:
             if hook is None or hook[1] != "active":
                 raise PermanentError(f"webhook {webhook_id} is {hook[1] if hook else 'unknown'}")
             url, _, secret = hook
-            timestamp = parse_utc(job["body"]["timestamp"])
+            timestamp = datetime.now(UTC)  # of this attempt: receivers refuse stale timestamps
             result = send_webhook(
                 url, secret, msg_id=job["_key"], timestamp=timestamp, payload=job["body"], timeout_s=10
             )
