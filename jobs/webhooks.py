@@ -159,9 +159,12 @@ def _post(
     client: httpx.Client | None, url: str, body: bytes, headers: dict[str, str], timeout_s: float
 ) -> WebhookResult:
     own = client is None
-    http = httpx.Client(follow_redirects=False) if client is None else client
+    http = httpx.Client() if client is None else client
     try:
-        with http.stream("POST", url, content=body, headers=headers, timeout=timeout_s) as response:
+        # follow_redirects per request: a shared client configured otherwise must not override it.
+        with http.stream(
+            "POST", url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False
+        ) as response:
             status = response.status_code
         return WebhookResult(classify(status), status, f"HTTP {status}")
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
