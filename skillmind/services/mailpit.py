@@ -18,6 +18,8 @@ from skillmind.services.gobuild import go_install
 from skillmind.services.process import port_is_open, split_address
 
 MODULE = "github.com/axllent/mailpit"
+# The probe talks to our own loopback server: an http_proxy in the environment must not reroute it.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 MIN_GO = (1, 26)  # the `go` directive of mailpit v1.33.1's go.mod
 
 
@@ -76,7 +78,7 @@ class Mailpit(LocalService):
     def probe(self) -> str | None:
         url = f"{self.settings.smtp.mailpit_url}/readyz"
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with _DIRECT.open(url, timeout=2) as response:
                 if response.status != 200:
                     return f"{url} answered {response.status}"
         except (urllib.error.URLError, OSError) as err:

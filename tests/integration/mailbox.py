@@ -26,7 +26,8 @@ def unique_address(prefix: str = "learner") -> str:
 
 
 def _client(smtp: SmtpSettings) -> httpx.Client:
-    return httpx.Client(base_url=f"{smtp.mailpit_url}/api/v1", timeout=10)
+    # trust_env=False: a proxy from the environment must not reroute requests to our loopback Mailpit.
+    return httpx.Client(base_url=f"{smtp.mailpit_url}/api/v1", timeout=10, trust_env=False)
 
 
 def list_messages(smtp: SmtpSettings, *, limit: int = 500) -> list[Message]:
