@@ -48,7 +48,7 @@ def main(ctx: click.Context, json_logs: bool | None) -> None:
 
 @main.group("services")
 def services_group() -> None:
-    """Run Kafka, PostgreSQL and the S3 server locally, without Docker."""
+    """Run Kafka, PostgreSQL, the S3 server and Mailpit (SMTP) locally, without Docker."""
 
 
 @services_group.command("up")

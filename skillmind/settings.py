@@ -74,9 +74,24 @@ class S3Settings(BaseModel):
 
 
 class SmtpSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = 8025
-    sender: str = "SkillMind Analytics <no-reply@skillmind.local>"
+    """The SMTP server mail is handed to; locally Mailpit (`skillmind services`), which keeps what arrives."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host; Mailpit binds its SMTP and HTTP ports to it.")
+    port: int = Field(11025, ge=1, le=65535, description="SMTP port (plain SMTP; Mailpit listens here locally).")
+    sender: str = Field(
+        "SkillMind Analytics <no-reply@skillmind.local>", description="`From` of every mail (RFC 5322 address)."
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds for the connection and for each SMTP command to answer."
+    )
+    mailpit_http_port: int = Field(
+        18025, ge=1, le=65535, description="Mailpit's web UI and HTTP API port on `host` (local runs and tests)."
+    )
+
+    @property
+    def mailpit_url(self) -> str:
+        """Base URL of Mailpit's web UI and HTTP API (``/api/v1/...``, ``/readyz``)."""
+        return f"http://{self.host}:{self.mailpit_http_port}"
 
 
 class ApiSettings(BaseModel):
@@ -158,7 +173,7 @@ class OutboxSettings(BaseModel):
 
 
 class LocalServicesSettings(BaseModel):
-    """How `skillmind services` runs Kafka, PostgreSQL and the S3 server without Docker."""
+    """How `skillmind services` runs Kafka, PostgreSQL, the S3 server and Mailpit without Docker."""
 
     kafka_version: str = "4.1.1"
     kafka_controller_port: int = 19093
@@ -170,6 +185,12 @@ class LocalServicesSettings(BaseModel):
         None, description="Directory of initdb/pg_ctl; default: newest /usr/lib/postgresql/*/bin."
     )
     versitygw_version: str = "v1.7.0"
+    mailpit_version: str = Field("v1.33.1", description="Mailpit release built with `go install` (local SMTP).")
+    mailpit_max_messages: int = Field(
+        0,
+        ge=0,
+        description="Mails Mailpit keeps, oldest pruned first; 0 keeps all, so duplicate Message-IDs stay detected.",
+    )
     startup_timeout_s: float = 90.0
 
 
