@@ -118,7 +118,7 @@ class WebhookEffect:
                 return
             self._maybe_disable(conn, tenant, webhook_id)
             error = RetryableError if result.retryable else PermanentError
-            raise error(result.reason, result.status)
+            raise error(result.reason, result.status_code)
 
     def _maybe_disable(self, conn: psycopg.Connection, tenant: str, webhook_id: str) -> None:
         since = conn.execute(

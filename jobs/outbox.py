@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -36,8 +36,25 @@ from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-# Seconds before attempt n+1 (n = attempts so far); then the last one repeats. Jitter: ±20 %.
-RETRY_SCHEDULE_S = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)
+# Delay before attempt n+1 after attempt n failed (n = 1 is the first send): roughly
+# ×3 to ×6 at first, then doubling, capped at 8 h. Nominal total 23 h 42 min 35 s, so
+# the last attempt comes about a day after the first — when a failing endpoint is
+# disabled (issue 10). Each delay varies by ±JITTER so retries of many deliveries to
+# one endpoint that failed together do not arrive together.
+RETRY_SCHEDULE: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=4),
+    timedelta(hours=8),
+    timedelta(hours=8),
+)
+MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1  # the first send and one retry per scheduled delay
+JITTER = 0.2
 
 
 class RetryableError(Exception):
@@ -60,10 +77,23 @@ Effect = Callable[[Mapping[str, Any]], None]
 OnDead = Callable[[Mapping[str, Any]], None]
 
 
-def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
-    """Back-off before the next attempt, after ``attempts`` failed ones (≥ 1)."""
-    base = RETRY_SCHEDULE_S[min(attempts, len(RETRY_SCHEDULE_S)) - 1]
-    return timedelta(seconds=base * (rng or random).uniform(0.8, 1.2))
+class Random(Protocol):
+    """What ``retry_delay`` needs of a random source (``random.Random`` has it)."""
+
+    def random(self) -> float: ...
+
+
+def retry_delay(attempt: int, rng: Random) -> timedelta:
+    """How long to wait after failed attempt number ``attempt`` (1 = the first send).
+
+    ``RETRY_SCHEDULE[attempt - 1]`` scaled by a factor uniform in [1 − JITTER, 1 + JITTER)
+    drawn from ``rng``. ValueError unless 1 ≤ attempt < MAX_ATTEMPTS: after attempt
+    MAX_ATTEMPTS the delivery is dead, there is no next one.
+    """
+    if not 1 <= attempt < MAX_ATTEMPTS:
+        raise ValueError(f"attempt must be in 1..{MAX_ATTEMPTS - 1} ({MAX_ATTEMPTS} is the last one), got {attempt}")
+    factor = 1 - JITTER + 2 * JITTER * rng.random()
+    return RETRY_SCHEDULE[attempt - 1] * factor
 
 
 def enqueue(
@@ -150,8 +180,8 @@ class Dispatcher:
         self, row: dict[str, Any], payload: Mapping[str, Any], reason: str, status: int | None, *, permanent: bool
     ) -> None:
         attempts = row["attempts"] + 1
-        dead = permanent or attempts >= self.settings.outbox.max_attempts
-        delay = retry_delay(attempts, self.rng)
+        dead = permanent or attempts >= min(self.settings.outbox.max_attempts, MAX_ATTEMPTS)
+        delay = timedelta(0) if dead else retry_delay(attempts, self.rng)
         self.conn.execute(
             "update outbox set attempts = %s, last_error = %s, last_status = %s, state = %s, "
             "next_attempt_at = now() + %s where id = %s",

@@ -18,41 +18,27 @@ import base64
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from math import floor
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 from standardwebhooks import Webhook
 
+# The delivery schedule is the outbox's (one schedule for every effect), re-exported here.
+from jobs.outbox import JITTER as JITTER
+from jobs.outbox import MAX_ATTEMPTS as MAX_ATTEMPTS
+from jobs.outbox import RETRY_SCHEDULE as RETRY_SCHEDULE
+from jobs.outbox import retry_delay as retry_delay
+
 log = structlog.get_logger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the specification asks for 24 to 64 random bytes
 USER_AGENT = "SkillMind-Webhooks/1"
-
-# Delay before attempt n+1 after attempt n failed (n = 1 is the first send): roughly
-# ×3 to ×6 at first, then doubling, capped at 8 h. Nominal total 23 h 42 min 35 s, so
-# the last attempt comes about a day after the first — when a failing endpoint is
-# disabled (issue 10). Each delay varies by ±JITTER so retries of many deliveries to
-# one endpoint that failed together do not arrive together.
-RETRY_SCHEDULE: tuple[timedelta, ...] = (
-    timedelta(seconds=5),
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-    timedelta(hours=2),
-    timedelta(hours=4),
-    timedelta(hours=8),
-    timedelta(hours=8),
-)
-MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1  # the first send and one retry per scheduled delay
-JITTER = 0.2
 
 
 class Outcome(StrEnum):
@@ -77,12 +63,6 @@ class WebhookResult:
     @property
     def retryable(self) -> bool:
         return self.outcome is Outcome.RETRYABLE
-
-
-class Random(Protocol):
-    """What ``retry_delay`` needs of a random source (``random.Random`` has it)."""
-
-    def random(self) -> float: ...
 
 
 def new_secret() -> str:
@@ -176,16 +156,3 @@ def _post(
     finally:
         if own:
             http.close()
-
-
-def retry_delay(attempt: int, rng: Random) -> timedelta:
-    """How long to wait after failed attempt number ``attempt`` (1 = the first send).
-
-    ``RETRY_SCHEDULE[attempt - 1]`` scaled by a factor uniform in [1 − JITTER, 1 + JITTER)
-    drawn from ``rng``. ValueError unless 1 ≤ attempt < MAX_ATTEMPTS: after attempt
-    MAX_ATTEMPTS the delivery is dead, there is no next one.
-    """
-    if not 1 <= attempt < MAX_ATTEMPTS:
-        raise ValueError(f"attempt must be in 1..{MAX_ATTEMPTS - 1} ({MAX_ATTEMPTS} is the last one), got {attempt}")
-    factor = 1 - JITTER + 2 * JITTER * rng.random()
-    return RETRY_SCHEDULE[attempt - 1] * factor

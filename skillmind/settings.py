@@ -169,7 +169,9 @@ class OutboxSettings(BaseModel):
 
     batch: int = Field(50, ge=1, description="Deliveries claimed per round.")
     lease_s: int = Field(300, ge=5, description="A claimed delivery not finished by then is retried (crash).")
-    max_attempts: int = Field(10, ge=1, description="Attempts before a delivery is dead.")
+    max_attempts: int = Field(
+        11, ge=1, le=11, description="Attempts before a delivery is dead (at most the schedule's 11: about a day)."
+    )
 
 
 class LocalServicesSettings(BaseModel):
