@@ -52,7 +52,9 @@ def seed(settings: Settings, database: str, learners: int) -> None:
             [learners],
         )
         conn.execute(
-            "insert into readmodel.daily_scores select 'bench', 'l' || n, %s::date - 7 * w, 'c' || (n %% 48), "
+            "insert into readmodel.daily_scores (tenant_id, learner_id, day, cohort_id, program_id, score, "
+            "signin, attendance, progress, submissions, at_risk, active_7d, completed, tick_sequence, computed_at) "
+            "select 'bench', 'l' || n, %s::date - 7 * w, 'c' || (n %% 48), "
             "'p' || (n %% 48 %% 12), (n * 7 + w) %% 101, 0.5, 0.25, 0.5, 1, (n * 7 + w) %% 101 < 40, n %% 3 > 0, "
             "n %% 10 = 0, 1, now() from generate_series(1, %s) n, generate_series(0, 8) w",
             [DAY, learners],

@@ -120,9 +120,11 @@ SUBMISSIONS = Table("submissions", (TENANT, ("assignment_id", "text"), LEARNER),
 # -- the audit trail's volume, per day and type (exactly once like every row, so counts add up) ---------
 EVENT_DAYS = Table("event_days", (TENANT, ("type", "text"), DAY), (("kind", "text"), ("count", "bigint")), "add_count")
 # -- scores ----------------------------------------------------------------------------------
+# Keyed (tenant, day, learner): a tick writes one day of a tenant in key order, and the
+# reports read one day (or a few) of a tenant; the key serves both without another index.
 DAILY_SCORES = Table(
     "daily_scores",
-    (TENANT, LEARNER, DAY),
+    (TENANT, DAY, LEARNER),
     (
         ("cohort_id", "text"),
         ("program_id", "text"),
@@ -137,7 +139,7 @@ DAILY_SCORES = Table(
         ("tick_sequence", "bigint"),
         ("computed_at", "timestamptz"),
     ),
-    indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
+    indexes=(("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
 
 # -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----

@@ -69,6 +69,23 @@ left join act on act.learner_id = e.learner_id
 """
 
 
+# Each daily_scores column from the tick's parameters, counts (k) and judgement (j).
+_SCORE_SOURCE = {
+    "tenant_id": "%(t)s",
+    "learner_id": "k.learner_id",
+    "day": "%(day)s",
+    "cohort_id": "k.cohort_id",
+    "program_id": "k.program_id",
+    "score": "j.score",
+    **{c: f"j.{c}" for c in COMPONENTS},
+    "at_risk": "j.at_risk",
+    "active_7d": "k.active_7d",
+    "completed": "k.final",
+    "tick_sequence": "%(sequence)s",
+    "computed_at": "%(computed_at)s",
+}
+
+
 def _temp_tables(cur: psycopg.Cursor) -> None:
     counts = ", ".join(f"{name} {kind} not null" for name, kind in zip(COUNT_COLUMNS, _COUNT_TYPES, strict=True))
     cur.execute(
@@ -119,12 +136,12 @@ def score_day(
         "active_first": day - timedelta(days=6),
     }
     cur.execute(sql.SQL(_COUNTS).format(s=sql.Identifier(schema)), params)
+    cur.execute("analyze tick_counts")  # else the planner guesses 1 row and sorts both sides to join
     _judge_distinct(cur, settings)
     source = sql.SQL(
-        "select %(t)s, k.learner_id, %(day)s, k.cohort_id, k.program_id, j.score, "
-        + ", ".join(f"j.{c}" for c in COMPONENTS)
-        + ", j.at_risk, k.active_7d, k.final, %(sequence)s, %(computed_at)s "
-        f"from tick_counts k join tick_judged j using ({', '.join(COUNT_COLUMNS)})"
+        f"select {', '.join(_SCORE_SOURCE[c] for c in t.DAILY_SCORES.columns)} "
+        f"from tick_counts k join tick_judged j using ({', '.join(COUNT_COLUMNS)}) "
+        "order by k.learner_id"  # the key's order: appends to the key's index
     )
     query = upsert_sql(schema, t.DAILY_SCORES, source)
     params |= {"sequence": tick["sequence"], "computed_at": parse_utc(tick["appendedat"])}
