@@ -31,7 +31,7 @@ from projections.fold import fold_record, is_tick, order, position_of
 from projections.scores import tick_day
 from projections.store import apply_changes
 from projections.tables import Upsert, ddl
-from projections.tick_store import score_day
+from projections.tick_store import Judgements, score_day
 from schemas.validation import Problem, scrub
 
 log = structlog.get_logger(__name__)
@@ -154,6 +154,7 @@ class ReadModelWriter:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
+        self.judgements = Judgements()
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
@@ -300,7 +301,13 @@ class _Batch:
         """Score the tick's day set-based (projections/tick_store.py) and queue what to publish."""
         tenant = record["tenantid"]
         rows = score_day(
-            self.cur, self.writer.schema, tenant, tick_day(record), record, returning=self.writer.publish
+            self.cur,
+            self.writer.schema,
+            tenant,
+            tick_day(record),
+            record,
+            judgements=self.writer.judgements,
+            returning=self.writer.publish,
         )
         self.outbox += [(p["id"], tenant, Jsonb(p)) for p in (score_payload(row, record) for row in rows)]
         return []

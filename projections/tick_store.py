@@ -110,19 +110,44 @@ def tenant_score_settings(cur: psycopg.Cursor, schema: str, tenant: str) -> Scor
     return score_settings({t.TENANT_SETTINGS.name: rows})
 
 
-def _judge_distinct(cur: psycopg.Cursor, settings: ScoreSettings) -> None:
+class Judgements:
+    """Judged rows of ``tick_judged`` by (settings, counts), kept across a writer's ticks: a
+    replay's ticks meet the same few thousand counts tuples again and again."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.limit = limit
+
+    def row(self, counts: WindowCounts, settings: ScoreSettings) -> tuple[Any, ...]:
+        """``(*counts, score, *components as numeric(7,6), at_risk)`` by ``engagement.judge``."""
+        key = (settings.window_days, settings.at_risk_below, tuple(sorted(settings.weights.items())), counts)
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= self.limit:
+                self.rows.clear()  # bounded memory; a miss only costs a recomputation
+            judged = judge(counts, settings)
+            parts = (decimal6(judged.components[c]) for c in COMPONENTS)
+            row = self.rows[key] = (*counts, judged.score, *parts, judged.at_risk)
+        return row
+
+
+def _judge_distinct(cur: psycopg.Cursor, settings: ScoreSettings, judgements: Judgements) -> None:
     """Judge each distinct counts tuple of the tick once, into ``tick_judged``."""
     keys = cur.execute(f"select distinct {', '.join(COUNT_COLUMNS)} from tick_counts").fetchall()
     with cur.copy("copy tick_judged from stdin") as copy:
         for key in keys:
-            judged = judge(WindowCounts(*key), settings)
-            copy.write_row(
-                (*key, judged.score, *(decimal6(judged.components[c]) for c in COMPONENTS), judged.at_risk)
-            )
+            copy.write_row(judgements.row(WindowCounts(*key), settings))
 
 
 def score_day(
-    cur: psycopg.Cursor, schema: str, tenant: str, day: date, tick: Mapping[str, Any], *, returning: bool
+    cur: psycopg.Cursor,
+    schema: str,
+    tenant: str,
+    day: date,
+    tick: Mapping[str, Any],
+    *,
+    judgements: Judgements,
+    returning: bool,
 ) -> list[dict[str, Any]]:
     """Score every enrolled learner of ``tenant`` on ``day`` into ``daily_scores`` (upsert,
     the table's merge rule); the tick's sequence and append time stamp the rows. Returns the
@@ -137,7 +162,7 @@ def score_day(
     }
     cur.execute(sql.SQL(_COUNTS).format(s=sql.Identifier(schema)), params)
     cur.execute("analyze tick_counts")  # else the planner guesses 1 row and sorts both sides to join
-    _judge_distinct(cur, settings)
+    _judge_distinct(cur, settings, judgements)
     source = sql.SQL(
         f"select {', '.join(_SCORE_SOURCE[c] for c in t.DAILY_SCORES.columns)} "
         f"from tick_counts k join tick_judged j using ({', '.join(COUNT_COLUMNS)}) "
