@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from projections import tables as t
 from projections.facts import counted, fact_changes
+from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
 from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
 from projections.tables import Upsert
@@ -37,12 +39,17 @@ def changes_for(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert
     return fact_changes(record)
 
 
-def memory_scorer(load_rows: Callable[[str], Mapping[str, Sequence[Mapping[str, Any]]]]) -> ScoreTick:
-    """Score ticks from a tenant's fact rows in memory (the reference; ``load_rows(tenant)``)."""
+def memory_scorer(tables: MemoryTables) -> ScoreTick:
+    """Score ticks from the fact rows in memory, and the day's scope figures (the reference)."""
 
     def score_tick(record: Mapping[str, Any]) -> list[Upsert]:
-        day = tick_day(record)
-        return score_rows(record["tenantid"], compute_day(load_rows(record["tenantid"]), day), record)
+        tenant, day = record["tenantid"], tick_day(record)
+        facts = {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
+        scores = score_rows(tenant, compute_day(facts, day), record)
+        day_scores = {r["learner_id"]: r for r in tables.select(t.DAILY_SCORES, tenant_id=tenant, day=day)}
+        day_scores.update((c.row["learner_id"], c.row) for c in scores)
+        existing = tables.select(t.SCOPE_FIGURES, tenant_id=tenant, day=day)
+        return [*scores, *scope_figure_rows(tenant, day, day_scores.values(), existing, record)]
 
     return score_tick
 
@@ -80,10 +87,7 @@ def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | 
     """The reference fold: every record in log order into memory (tests, small replays)."""
     tables = tables or MemoryTables()
 
-    def load(tenant: str) -> dict[str, list[dict[str, Any]]]:
-        return {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
-
-    score_tick = memory_scorer(load)
+    score_tick = memory_scorer(tables)
 
     applied: dict[str, int] = {}
     for record in records:

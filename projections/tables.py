@@ -141,6 +141,24 @@ DAILY_SCORES = Table(
     ),
     indexes=(("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
+# The figures of each tenant, program and cohort on a scored day, written by the tick in its
+# transaction (projections/figures.py): exact integers, so tiles and series are lookups and
+# every rate is rounded once, at the edge. ``scope_id`` is '' for the tenant scope and for
+# learners without a program/cohort; a scope emptied by a later tick of the day keeps a row
+# with ``learners`` 0.
+SCOPE_FIGURES = Table(
+    "scope_figures",
+    (TENANT, DAY, ("scope", "text"), ("scope_id", "text")),
+    (
+        ("learners", "integer"),
+        ("median_x2", "integer"),
+        ("weekly_active", "integer"),
+        ("completed", "integer"),
+        ("at_risk", "integer"),
+        ("tick_sequence", "bigint"),
+        ("computed_at", "timestamptz"),
+    ),
+)
 
 # -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----
 QUARANTINE = Table(
@@ -178,6 +196,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SUBMISSIONS,
     EVENT_DAYS,
     DAILY_SCORES,
+    SCOPE_FIGURES,
     QUARANTINE,
 )
 

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from projections import tables as t
 from projections.engagement import COMPONENTS, ScoreSettings, WindowCounts, judge
+from projections.figures import FIGURE_COUNTS
 from projections.scores import decimal6, score_settings
 from projections.store import upsert_sql
 from schemas.types import parse_utc
@@ -170,9 +171,32 @@ def score_day(
     )
     query = upsert_sql(schema, t.DAILY_SCORES, source)
     params |= {"sequence": tick["sequence"], "computed_at": parse_utc(tick["appendedat"])}
-    if not returning:
+    rows: list[dict[str, Any]] = []
+    if returning:
+        with cur.connection.cursor(row_factory=dict_row) as dict_cur:
+            rows = dict_cur.execute(query + sql.SQL(" returning *"), params).fetchall()
+    else:
         cur.execute(query, params)
-        return []
-    with cur.connection.cursor(row_factory=dict_row) as dict_cur:
-        rows = dict_cur.execute(query + sql.SQL(" returning *"), params).fetchall()
+    write_scope_figures(cur, schema, params)
     return sorted(rows, key=lambda row: row["learner_id"])
+
+
+def write_scope_figures(cur: psycopg.Cursor, schema: str, params: Mapping[str, Any]) -> None:
+    """Rewrite the day's ``scope_figures`` of the tenant from all its ``daily_scores`` rows of
+    the day (the rule and its reference: ``figures.scope_figure_rows``)."""
+    s = sql.Identifier(schema)
+    source = sql.SQL(
+        "select %(t)s, %(day)s, g.scope, g.scope_id, {counts}, %(sequence)s, %(computed_at)s "
+        "from {s}.daily_scores s cross join lateral (values ('tenant', ''), "
+        "('program', coalesce(s.program_id, '')), ('cohort', coalesce(s.cohort_id, ''))) g(scope, scope_id) "
+        "where s.tenant_id = %(t)s and s.day = %(day)s group by g.scope, g.scope_id"
+    ).format(counts=FIGURE_COUNTS, s=s)
+    cur.execute(upsert_sql(schema, t.SCOPE_FIGURES, source), params)
+    cur.execute(
+        sql.SQL(
+            "update {s}.scope_figures set learners = 0, median_x2 = null, weekly_active = 0, completed = 0, "
+            "at_risk = 0, tick_sequence = %(sequence)s, computed_at = %(computed_at)s "
+            "where tenant_id = %(t)s and day = %(day)s and tick_sequence <> %(sequence)s"
+        ).format(s=s),
+        params,
+    )
