@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import psycopg
@@ -23,6 +24,7 @@ from bench.bench_projections import fresh_database
 from bench.common import api_server, isolated_settings
 from projections.database import drop_database
 from projections.runner import ensure_schema
+from projections.tick_store import write_scope_figures
 from skillmind.settings import Settings
 
 DAY = "2026-11-27"
@@ -59,6 +61,13 @@ def seed(settings: Settings, database: str, learners: int) -> None:
             "n %% 10 = 0, 1, now() from generate_series(1, %s) n, generate_series(0, 8) w",
             [DAY, learners],
         )
+        # The tick writes each scored day's scope figures; the seed writes them the same way.
+        with conn.transaction(), conn.cursor() as cur:
+            for week in range(9):
+                day = date.fromisoformat(DAY) - timedelta(weeks=week)
+                write_scope_figures(
+                    cur, "readmodel", {"t": "bench", "day": day, "sequence": 1, "computed_at": datetime.now(UTC)}
+                )
         conn.execute("analyze")
 
 
