@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from psycopg.types.string import TextLoader
 
 from api.csv_writer import CsvWriter
 
@@ -48,6 +49,13 @@ PARQUET_SCHEMAS = {
         ]
     ),
 }
+
+
+class NumericTextLoader(TextLoader):
+    """Loads ``numeric`` as PostgreSQL's text — what ``str(Decimal)`` prints — without building
+    a Decimal per cell. Safe for the CSV writer only because no report column that is
+    ``numeric`` can be negative (components and rates lie in [0, 1]): a text cell never
+    starts with ``-`` here, so neutralisation never touches one."""
 
 
 @dataclass
