@@ -122,7 +122,7 @@ def write_parquet(rows: Iterable[Sequence[Any]], columns: Sequence[str], kind: s
     schema = PARQUET_SCHEMAS[kind]
     assert tuple(schema.names) == tuple(columns), "the Parquet schema follows the report's columns"
     count = 0
-    with pq.ParquetWriter(sink, schema) as writer:  # type: ignore[arg-type]
+    with pq.ParquetWriter(sink, schema) as writer:
         for batch in batches(rows):
             arrays = [pa.array([row[i] for row in batch], type=field.type) for i, field in enumerate(schema)]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
