@@ -28,7 +28,7 @@ from schemas.v1 import (
     TenantCreated,
     UserRegistered,
 )
-from schemas.v2 import Capability
+from schemas.v2 import Capability, RoleList
 from schemas.validation import Invalid, validate_event
 
 router = APIRouter(tags=["directory and settings"], responses=problem_responses(401, 403, 404, 409, 422, 503))
@@ -284,7 +284,7 @@ class CapabilityFlags(BaseModel):
     exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment]  # unset: unchanged
     exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment]  # unset: unchanged
     audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment]  # unset: unchanged
-    roles: dict[Capability, list[Role]] = Field(
+    roles: dict[Capability, RoleList] = Field(
         None,  # type: ignore[arg-type]  # unset: unchanged
         description='Restrict capabilities to roles, e.g. {"exports.bulk": ["company_admin"]}; [] lifts it.',
     )

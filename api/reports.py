@@ -23,6 +23,7 @@ from api.scope import require_report_role, scope_predicate
 from projections.database import scalar
 from projections.figures import COUNT_NAMES, FIGURE_COUNTS, FIGURES, change, exact_figures, rounded
 from projections.runner import READ_MODEL_SCHEMA
+from schemas.types import ID_PATTERN
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 404, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
@@ -268,8 +269,8 @@ def engagement_report(
     pool: PoolDep,
     day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
     group_by: GroupBy = GroupBy.learner,
-    program_id: Annotated[str | None, Query(max_length=128)] = None,
-    cohort_id: Annotated[str | None, Query(max_length=128)] = None,
+    program_id: Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN)] = None,
+    cohort_id: Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN)] = None,
     weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
     format: Format = Format.json,
 ) -> Any:
