@@ -54,6 +54,23 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     "tenant.capabilities_changed": {"flags": {"exports.csv": True, "exports.pdf": False}},
     "role.granted": {"user_id": "manager-9", "role": "manager"},
     "role.revoked": {"user_id": "manager-9", "role": "mentor"},
+    "legal_hold.placed": {
+        "hold_id": "hold-1",
+        "scope": "learner",
+        "scope_id": "learner-42",
+        "from_time": "2026-01-01T00:00:00Z",
+        "to_time": "2026-12-31T23:59:59Z",
+        "case_reference": "CASE-2026-017",
+        "reason": "Employment tribunal: keep the learner's training records.",
+    },
+    "legal_hold.released": {"hold_id": "hold-1", "reason": "Case closed."},
+    "audit.checkpoint": {
+        "tenant_id": "acme",
+        "sequence": 1204,
+        "head_hash": "9f" * 32,
+        "key_id": "3a5c0e41d2b7f689",
+        "signature": "A" * 86 + "==",
+    },
 }
 
 
