@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from projections.audit import audit_changes
 from projections.facts import counted, fact_changes
 from projections.memory import MemoryTables
 from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
@@ -30,7 +31,12 @@ def is_tick(record: Mapping[str, Any]) -> bool:
 
 
 def changes_for(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert]:
-    """Facts for an event; for a tick, the day's scores from the facts as they stand now."""
+    """Facts for an event; for a tick, the day's scores from the facts as they stand now;
+    and for every record its place in the audit trail."""
+    return [*_facts_or_scores(record, load_rows), *audit_changes(record)]
+
+
+def _facts_or_scores(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert]:
     if is_tick(record):
         day = tick_day(record)
         scores = compute_day(load_rows(record["tenantid"], day), day)
