@@ -16,9 +16,9 @@ def _scope_matches(h: sql.Identifier, r: sql.Identifier) -> sql.Composable:
     branches = [
         sql.SQL("when {scope} then {test}").format(
             scope=sql.Literal(scope),
-            test=sql.SQL("true") if column is None else sql.SQL("{r}.{c} = {h}.scope_id").format(
-                r=r, c=sql.Identifier(column), h=h
-            ),
+            test=sql.SQL("true")
+            if column is None
+            else sql.SQL("{r}.{c} = {h}.scope_id").format(r=r, c=sql.Identifier(column), h=h),
         )
         for scope, column in SCOPE_COLUMNS.items()
     ]
@@ -57,6 +57,6 @@ def held_sql(schema: str, record: str = "r") -> sql.Composable:
 
 def hold_ids_sql(schema: str, record: str = "r") -> sql.Composable:
     """The sorted ids of the active holds covering ``record`` (a text array, empty when none)."""
-    return sql.SQL(
-        "array(select h.hold_id from {holds} h where {covers} and {active} order by h.hold_id)"
-    ).format(holds=sql.Identifier(schema, "legal_holds"), covers=covers_sql("h", record), active=active_sql(schema))
+    return sql.SQL("array(select h.hold_id from {holds} h where {covers} and {active} order by h.hold_id)").format(
+        holds=sql.Identifier(schema, "legal_holds"), covers=covers_sql("h", record), active=active_sql(schema)
+    )
