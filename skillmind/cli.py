@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -288,6 +289,63 @@ def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> N
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())
+
+
+@audit.command("keygen")
+@click.option(
+    "--public-key",
+    "public_out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the public key (PEM) to this file.",
+)
+def audit_keygen(public_out: str | None) -> None:
+    """Make an Ed25519 signing key: prints the setting line and the public key (PEM)."""
+    from events.auditsign import generate_private_key, key_id, load_private_key, public_pem
+
+    private = generate_private_key()
+    public = load_private_key(private).public_key()
+    if public_out:
+        with open(public_out, "w", encoding="ascii") as out:
+            out.write(public_pem(public))
+    click.echo(f"SKILLMIND_AUDIT__SIGNING_KEY={private}")
+    click.echo(f"# key id {key_id(public)}; give auditors the public key:", err=True)
+    click.echo(public_pem(public), err=True, nl=False)
+
+
+@audit.command("verify-export")
+@click.argument("export_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("manifest_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM of the signing key (GET /v1/audit/public-key); without it the signatures are not checked.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed audit.checkpoint's data (JSON) you kept: the export must agree with it.",
+)
+def audit_verify_export(
+    export_csv: Path, manifest_json: Path, public_key: Path | None, checkpoint: Path | None
+) -> None:
+    """Verify an audit export offline against its manifest; exit 1 naming the first bad sequence."""
+    from events.auditsign import SigningKeyError, load_public_pem
+    from events.auditverify import load_json, verify_export
+
+    try:
+        manifest = load_json(manifest_json)
+        point = load_json(checkpoint) if checkpoint else None
+        key = load_public_pem(public_key.read_bytes()) if public_key else None
+    except (ValueError, SigningKeyError) as err:
+        raise click.ClickException(str(err)) from err
+    verdict = verify_export(export_csv, manifest, key, point)
+    if not verdict.ok:
+        raise click.ClickException(verdict.describe(manifest))
+    click.echo(verdict.describe(manifest))
 
 
 @main.command()
