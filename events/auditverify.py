@@ -166,9 +166,12 @@ def _check_signatures(manifest: Mapping[str, Any], public_key: Ed25519PublicKey 
         raise _Broken(f"the manifest names key {manifest.get('key_id')}, not the given key {key_id(public_key)}")
     if not signature_valid(public_key, manifest, str(manifest.get("signature", ""))):
         raise _Broken("the manifest's signature is not valid: the manifest was changed or signed by another key")
-    checkpoint = manifest.get("checkpoint")
-    if checkpoint and not checkpoint_valid(public_key, checkpoint):
-        raise _Broken("the checkpoint's signature is not valid")
+    _check_checkpoint(manifest.get("checkpoint"), public_key)
+
+
+def _check_checkpoint(checkpoint: Mapping[str, Any] | None, public_key: Ed25519PublicKey | None) -> None:
+    if checkpoint and public_key is not None and not checkpoint_valid(public_key, checkpoint):
+        raise _Broken(f"the signature of the checkpoint at sequence {checkpoint.get('sequence')} is not valid")
 
 
 def check_head(manifest: Mapping[str, Any], checkpoint: Mapping[str, Any] | None) -> None:
@@ -197,8 +200,7 @@ def verify_export(
         if manifest.get("format") != FORMAT:
             raise _Broken(f"the manifest's format is {manifest.get('format')!r}, not {FORMAT!r}")
         _check_signatures(manifest, public_key)
-        if checkpoint is not None:
-            _check_signatures({**manifest, "checkpoint": checkpoint}, public_key)
+        _check_checkpoint(checkpoint, public_key)
         with csv_path.open("rb", buffering=0) as raw:
             hashing = _HashingReader(raw)  # type: ignore[arg-type]
             text = io.TextIOWrapper(io.BufferedReader(hashing, 1 << 20), encoding="utf-8", newline="")
