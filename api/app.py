@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import ingest, mutations, operations, reports
+from api import audit, ingest, mutations, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
 from api.positions import PositionWatcher
@@ -51,5 +51,6 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(reports.router)
     app.include_router(mutations.router)
     app.include_router(operations.router)
+    app.include_router(audit.router)
 
     return app

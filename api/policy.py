@@ -15,6 +15,10 @@ MUTATION_WRITERS = ("company_admin", "platform_admin")
 # identity provider issues it, no tenant API grants or revokes it.
 ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
 NOT_IN_DIRECTORY = "platform_admin"
+# Auditors place legal holds too (issue 11). Releasing one needs its placer or a company
+# admin; only the DELETE endpoint can check the placer (it reads the hold), so it alone
+# passes ``also=("auditor",)``: through the generic doors only admins release.
+EXTRA_WRITERS = {"legal_hold.placed": ("auditor",)}
 
 
 def _rank(role: str) -> int:
@@ -49,8 +53,11 @@ def role_refusal(principal: Principal, data: EventData) -> Problem | None:
     return None
 
 
-def append_refusal(principal: Principal, envelope: Envelope, data: EventData) -> Problem | None:
-    """Why ``principal`` may not append this event, or None when it may."""
+def append_refusal(
+    principal: Principal, envelope: Envelope, data: EventData, *, also: tuple[str, ...] = ()
+) -> Problem | None:
+    """Why ``principal`` may not append this event, or None when it may (``also``: roles an
+    endpoint has already vetted for this one event, on top of the rule)."""
     if envelope.tenantid != principal.tenant_id and not principal.has("platform_admin"):
         return Problem(
             "tenantid",
@@ -69,7 +76,9 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
                 f"{envelope.type} is appended by the scheduler (or a platform_admin backfilling)",
             )
         return None
-    allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
+    allowed = (LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS) + (
+        EXTRA_WRITERS.get(envelope.type, ()) + also
+    )
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
     return role_refusal(principal, data)
