@@ -20,6 +20,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from events.inbox import InboxWriter
+from jobs.checkpoints import append_checkpoints
 from projections.runner import READ_MODEL_SCHEMA, schema_exists
 from schemas.examples import cloud_event
 from skillmind.settings import Settings
@@ -116,6 +117,14 @@ def run_scheduler(
         coalesce=True,
         misfire_grace_time=3600,
     )
+    scheduler.add_job(
+        lambda: append_checkpoints(settings, database),
+        checkpoint_trigger(settings),
+        id="audit-checkpoint",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
     nightly()  # catch up on start: days missed while no scheduler ran
     scheduler.start()
     log.info("scheduler.running", next=str(scheduler.get_job("recompute").next_run_time))
@@ -125,3 +134,11 @@ def run_scheduler(
 
 def recompute_trigger(settings: Settings) -> CronTrigger:
     return CronTrigger(hour=settings.scheduler.recompute_hour, minute=settings.scheduler.recompute_minute, timezone=UTC)
+
+
+def checkpoint_trigger(settings: Settings) -> CronTrigger:
+    """When signed chain checkpoints are appended (``SKILLMIND_AUDIT__CHECKPOINT_*``, UTC)."""
+    audit = settings.audit
+    return CronTrigger(
+        day=f"*/{audit.checkpoint_every_days}", hour=audit.checkpoint_hour, minute=audit.checkpoint_minute, timezone=UTC
+    )

@@ -291,6 +291,17 @@ def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> N
     click.echo(result.describe())
 
 
+@audit.command("checkpoint")
+@click.pass_obj
+def audit_checkpoint(settings: Settings) -> None:
+    """Append a signed checkpoint of every tenant's chain head now (the scheduler does it daily)."""
+    from jobs.checkpoints import append_checkpoints
+
+    with operator_errors():
+        appended = append_checkpoints(settings)
+    click.echo(f"appended {appended} checkpoint(s)")
+
+
 @audit.command("keygen")
 @click.option(
     "--public-key",
