@@ -53,7 +53,7 @@ def run_demo(settings: Settings) -> None:
 
     from api.app import create_app
     from jobs.scheduler import known_tenants
-    from skillmind.supervisor import run_components
+    from skillmind.supervisor import RUNNERS, run_components
 
     _read_models_current(settings)
     if TENANT in known_tenants(settings):
@@ -97,7 +97,7 @@ def run_demo(settings: Settings) -> None:
     stop = threading.Event()
     pipeline = threading.Thread(
         target=run_components,
-        args=(settings, ("sequencer", "projections", "scheduler"), "demo", stop),
+        args=(settings, tuple(RUNNERS), "demo", stop),
         name="pipeline",
         daemon=True,
     )

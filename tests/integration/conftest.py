@@ -22,6 +22,19 @@ def report_db(services_up: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def pipeline_settings(log_settings: Settings, report_db: Settings) -> Settings:
-    """Private topics (all created) and a fresh migrated database: for a whole running pipeline."""
-    return log_settings.model_copy(update={"postgres": report_db.postgres})
+def pipeline_settings(log_settings: Settings, report_db: Settings) -> Iterator[Settings]:
+    """Private topics (all created), a fresh migrated database and private buckets: for a
+    whole running pipeline (its reconciler may only ever see its own objects)."""
+    from jobs.objectstore import ensure_buckets, make_client
+
+    suffix = uuid.uuid4().hex[:10]
+    s3 = report_db.s3.model_copy(
+        update={"exports_bucket": f"t-{suffix}-exports", "archive_bucket": f"t-{suffix}-archive"}
+    )
+    client = make_client(s3)
+    ensure_buckets(client, s3)
+    yield log_settings.model_copy(update={"postgres": report_db.postgres, "s3": s3})
+    for bucket in (s3.exports_bucket, s3.archive_bucket):
+        for obj in client.list_objects(bucket, recursive=True, include_version=True):
+            client.remove_object(bucket, obj.object_name, version_id=obj.version_id)
+        client.remove_bucket(bucket)

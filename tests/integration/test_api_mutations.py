@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,22 +10,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import mint_token
-from projections.live import LiveProjections
 from skillmind.settings import Settings
-from tests.integration.logtools import running_sequencer
+from tests.integration.pipeline import COMPONENTS, running_pipeline
 
 
 @pytest.fixture
-def pipeline(log_settings: Settings, report_db: Settings) -> Iterator[Settings]:
-    settings = log_settings.model_copy(update={"postgres": report_db.postgres})
-    stop = threading.Event()
-    live = LiveProjections(settings)
-    thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
-    with running_sequencer(settings):
-        thread.start()
-        yield settings
-        stop.set()
-        thread.join(30)
+def pipeline(pipeline_settings: Settings) -> Iterator[Settings]:
+    with running_pipeline(pipeline_settings):
+        yield pipeline_settings
 
 
 def auth(settings: Settings, tenant: str, user: str, *roles: str) -> dict[str, str]:
@@ -100,7 +91,8 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
         assert again.status_code == 409 and again.json()["rule"] == "tenant_exists"
         ready = client.get("/readyz").json()
         # Lag is in offsets: the log's transaction markers count, at most one per partition here.
-        assert ready["ready"] is True and 0 <= ready["projection_lag"] <= pipeline.kafka.partitions
+        assert ready["ready"] is True and 0 <= ready["lag"]["log"] <= pipeline.kafka.partitions
+        assert ready["failing"] == [] and set(ready["components"]) == set(COMPONENTS)
 
 
 def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: Settings) -> None:
