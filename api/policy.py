@@ -107,7 +107,9 @@ def append_refusal(
         return None
     if isinstance(data, SELF_SERVICE):
         return self_service_refusal(principal, data)
-    allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
+    allowed = (LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS) + (
+        EXTRA_WRITERS.get(envelope.type, ()) + also
+    )
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
     return role_refusal(principal, data)
