@@ -278,14 +278,40 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--tenant", default=None, help="Only this tenant's chain.")
 @click.option("--topic", default=None, help="Verify another copy of the log (default: the log topic).")
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM of the signing key: the signatures of the log's audit.checkpoint records are checked too.",
+)
+@click.option(
+    "--checkpoint",
+    "kept",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A signed checkpoint (its data, JSON) you kept: the log must still hold that hash at that sequence.",
+)
 @click.pass_obj
-def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> None:
-    """Re-read the log from the start; verify every tenant's sequence and hash chain."""
+def audit_verify(
+    settings: Settings, tenant: str | None, topic: str | None, public_key: Path | None, kept: tuple[Path, ...]
+) -> None:
+    """Re-read the log from the start; verify every tenant's sequence and hash chain, and signed heads."""
+    from events.auditsign import SigningKeyError, load_public_pem
+    from events.auditverify import load_json
+    from events.checkpoints import CheckpointChecker
     from events.topics import topic_name
     from events.verify import verify_log
 
+    try:
+        key = load_public_pem(public_key.read_bytes()) if public_key else None
+        points = [p for p in map(load_json, kept) if tenant is None or p.get("tenant_id") == tenant]
+    except (ValueError, SigningKeyError) as err:
+        raise click.ClickException(str(err)) from err
+    checker = CheckpointChecker(key, points)
     with operator_errors():
-        result = verify_log(settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant)
+        result = verify_log(
+            settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant, checkpoints=checker
+        )
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())

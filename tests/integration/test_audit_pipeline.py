@@ -17,6 +17,9 @@ from api.audit_exporter import run_audit_export
 from events.auditformat import INDEX
 from events.auditsign import checkpoint_valid, load_public_pem
 from events.auditverify import verify_export
+from events.checkpoints import CheckpointChecker
+from events.topics import topic_name
+from events.verify import verify_log
 from jobs.checkpoints import append_checkpoints
 from skillmind.settings import Settings
 from tests.integration.pipeline import (
@@ -108,4 +111,17 @@ def test_holds_checkpoint_and_export_through_the_real_log(pipeline_settings: Set
         labelled = {int(r[INDEX["sequence"]]) for r in rows if r[INDEX["legal_hold"]] == "true"}
         assert labelled == {i["sequence"] for i in held}, "export and search label the same records"
 
+        log_is_checked_against_signed_heads(settings, public, manifest)
         assert_fresh_event_reaches_report(client, settings, TENANT, f"{TENANT}-l2")
+
+
+def log_is_checked_against_signed_heads(settings: Settings, public: Any, manifest: dict[str, Any]) -> None:
+    """`skillmind audit verify` with the key and a kept checkpoint: the log's checkpoint and the
+    kept one match; a kept head the log no longer has is named."""
+    log = topic_name(settings.kafka, "log")
+    kept = manifest["checkpoint"]
+    result = verify_log(settings.kafka, log, tenant=TENANT, checkpoints=CheckpointChecker(public, [kept]))
+    assert result.ok and result.checkpoints == 2, result.describe()
+    beyond = {**kept, "sequence": manifest["chain_head"]["sequence"] + 5}
+    truncated = verify_log(settings.kafka, log, tenant=TENANT, checkpoints=CheckpointChecker(public, [beyond]))
+    assert not truncated.ok and "truncated" in truncated.describe()
