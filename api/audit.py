@@ -27,7 +27,7 @@ from api.problems import Problem, problem_responses
 from events.auditsign import key_id, load_private_key, public_pem
 from schemas.registry import event_types
 from schemas.types import ID_PATTERN, Id, UtcTime, text
-from schemas.v1 import HoldScope, LegalHoldPlaced, LegalHoldReleased
+from schemas.v1 import LegalHoldPlaced, LegalHoldReleased
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 404, 409, 422))
 AUDIT_READERS = ("auditor", "platform_admin")
@@ -134,9 +134,24 @@ def audit_public_key(settings: SettingsDep) -> PublicKey:
 # -- legal holds ----------------------------------------------------------------------------------
 
 
-class LegalHoldRequest(BaseModel):
-    """What to hold: ``scope`` and ``scope_id`` (absent for ``tenant``), an optional time range
-    over the records' ``time`` (inclusive), the case and why."""
+class _HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_time: UtcTime | None = Field(None, description="Hold records with `time` at or after this (inclusive).")
+    to_time: UtcTime | None = Field(
+        None, description="… and at or before this; a range given backwards is read forwards."
+    )
+    case_reference: text(128)  # type: ignore[valid-type]
+    reason: text(2000)  # type: ignore[valid-type]
+
+
+class TenantHoldRequest(_HoldRequest):
+    """Hold every record of the tenant (in the time range)."""
+
+    scope: Literal["tenant"]
+
+
+class ScopedHoldRequest(_HoldRequest):
+    """Hold the records that reference one learner, program, cohort, or of one event type."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -146,12 +161,19 @@ class LegalHoldRequest(BaseModel):
             ]
         },
     )
-    scope: HoldScope
-    scope_id: Id | None = None
-    from_time: UtcTime | None = None
-    to_time: UtcTime | None = None
-    case_reference: text(128)  # type: ignore[valid-type]
-    reason: text(2000)  # type: ignore[valid-type]
+    scope: Literal["learner", "program", "cohort", "event_type"]
+    scope_id: Id
+
+
+LegalHoldRequest = Annotated[TenantHoldRequest | ScopedHoldRequest, Field(discriminator="scope")]
+
+
+def hold_data(body: TenantHoldRequest | ScopedHoldRequest) -> dict[str, Any]:
+    """The ``legal_hold.placed`` data of a request (without ``hold_id``): its range in order."""
+    data = body.model_dump(mode="json", exclude_none=True)
+    if body.from_time and body.to_time and body.from_time > body.to_time:
+        data["from_time"], data["to_time"] = data["to_time"], data["from_time"]
+    return data
 
 
 class HoldAccepted(Accepted):
@@ -184,7 +206,7 @@ async def place_hold(
     """Appends `legal_hold.placed` (auditor, company_admin, platform_admin)."""
     tenant = _tenant(principal, HOLD_PLACERS, tenant_id)
     hold_id = f"hold-{uuid.uuid4().hex}"
-    data = {"hold_id": hold_id, **body.model_dump(mode="json", exclude_none=True)}
+    data = {"hold_id": hold_id, **hold_data(body)}
     accepted = await append_mutation(request, principal, tenant, LegalHoldPlaced.TYPE, data, wait)
     return HoldAccepted(**accepted.model_dump(), hold_id=hold_id)
 
