@@ -231,3 +231,25 @@ def test_the_public_key_is_served_and_bad_queries_are_problems(client: TestClien
     for params in ({"cursor": "x"}, {"limit": 0}, {"from_time": "1710113400"}, {"type": "NOT A TYPE"}):
         response = client.get("/v1/audit", headers=hdrs, params=params)
         assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_export_request_resolves_to_a_contiguous_range_of_the_index(report_db: Settings) -> None:
+    from api.audit import AuditExportRequest, export_range
+    from api.audit_export import ExportRange
+
+    events = [cloud_event("tenant.created", {"tenant_id": "acme", "name": "Acme"}, tenant="acme", time=T0)]
+    events += [cloud_event("learner.signed_in", {"learner_id": f"l{n}"}, tenant="acme", time=T0) for n in range(9)]
+    records = reseed(report_db, events)
+    middle = records[4]["appendedat"]
+    with psycopg.connect(report_db.postgres.conninfo(), autocommit=True) as conn:
+
+        def resolve(**request: Any) -> ExportRange | None:
+            return export_range(conn, "acme", AuditExportRequest(**request))
+
+        assert resolve() == ExportRange(1, 10)
+        assert resolve(from_sequence=3, to_sequence=99) == ExportRange(3, 10), "a bound beyond the head stops there"
+        assert resolve(from_sequence=11) is None and resolve(from_sequence=5, to_sequence=5) == ExportRange(5, 5)
+        by_time = resolve(from_time=middle, types=["learner.signed_in"])
+        assert by_time is not None and by_time.first_sequence <= 5 and by_time.last_sequence == 10
+        assert by_time.types == frozenset({"learner.signed_in"})
+        assert export_range(conn, "nobody", AuditExportRequest()) is None

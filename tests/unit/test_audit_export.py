@@ -255,3 +255,25 @@ def test_any_record_round_trips_through_its_row(record: dict[str, Any]) -> None:
     assert jcs(rebuilt_record(row)) == expected
     if not row[INDEX["other"]]:
         assert canonical_text(row).encode() == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from_sequence": 1, "from_time": "2026-01-01T00:00:00Z"},
+        {"to_sequence": 1, "to_time": "2026-01-01T00:00:00Z"},
+        {"from_sequence": 5, "to_sequence": 4},
+        {"from_time": "2026-01-02T00:00:00Z", "to_time": "2026-01-01T00:00:00Z"},
+        {"types": ["no.such_type"]},
+        {"types": []},
+        {"from_time": "1710113400"},
+        {"other": 1},
+    ],
+)
+def test_an_audit_export_request_refuses_what_cannot_be_a_range(body: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    from api.audit import AuditExportRequest
+
+    with pytest.raises(ValidationError):
+        AuditExportRequest(**body)
