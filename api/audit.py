@@ -26,7 +26,7 @@ from api.mutations import Accepted, WaitParam, append_mutation
 from api.problems import Problem, problem_responses
 from events.auditsign import key_id, load_private_key, public_pem
 from schemas.registry import event_types
-from schemas.types import ID_PATTERN, Id, UtcTime, text
+from schemas.types import ID_PATTERN, TEXT_PATTERN, Id, UtcTime, text
 from schemas.v1 import LegalHoldPlaced, LegalHoldReleased
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 404, 409, 422))
@@ -87,7 +87,7 @@ def audit_search(
     pool: PoolDep,
     type: Annotated[list[EventType] | None, Query(description="Event types (repeat for several).")] = None,
     actor: Annotated[Id | None, Query()] = None,
-    subject: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=256, pattern=TEXT_PATTERN)] = None,
     from_time: Annotated[UtcTime | None, Query(description="Records with `time` at or after (RFC 3339).")] = None,
     to_time: Annotated[UtcTime | None, Query(description="Records with `time` at or before (RFC 3339).")] = None,
     from_sequence: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
@@ -226,7 +226,7 @@ async def release_hold(
     principal: Reader,
     pool: PoolDep,
     hold_id: Annotated[Id, Path()],
-    reason: Annotated[str, Query(min_length=1, max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")],
+    reason: Annotated[str, Query(min_length=1, max_length=2000, pattern=TEXT_PATTERN)],
     tenant_id: TenantQuery = None,
     wait: WaitParam = True,
 ) -> Accepted:

@@ -228,7 +228,8 @@ def test_the_public_key_is_served_and_bad_queries_are_problems(client: TestClien
     key = client.get("/v1/audit/public-key").json()
     assert key["algorithm"] == "Ed25519" and key["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
     hdrs = headers(report_db, "acme", "auditor-1", ["auditor"])
-    for params in ({"cursor": "x"}, {"limit": 0}, {"from_time": "1710113400"}, {"type": "NOT A TYPE"}):
+    bad = ({"cursor": "x"}, {"limit": 0}, {"from_time": "1710113400"}, {"type": "NOT A TYPE"}, {"subject": "a\x00b"})
+    for params in bad:
         response = client.get("/v1/audit", headers=hdrs, params=params)
         assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
 
