@@ -9,13 +9,14 @@ company admin; each change is a mutation in the log.
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from api import audit_query
 from api.audit_export import ExportRange
@@ -26,7 +27,7 @@ from api.mutations import Accepted, WaitParam, append_mutation
 from api.problems import Problem, problem_responses
 from events.auditsign import key_id, load_private_key, public_pem
 from schemas.registry import event_types
-from schemas.types import ID_PATTERN, TEXT_PATTERN, Id, UtcTime, text
+from schemas.types import ID_PATTERN, TEXT_PATTERN, Id, text
 from schemas.v1 import LegalHoldPlaced, LegalHoldReleased
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 404, 409, 422))
@@ -58,6 +59,29 @@ def _tenant(principal: Principal, roles: tuple[str, ...], requested: str | None)
 
 # -- audit search -----------------------------------------------------------------------------
 
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def query_time(value: object) -> datetime:
+    """A time filter: any RFC 3339 date-time (offsets too — it selects, it is not stored),
+    as UTC; never epoch seconds or other formats."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-11-27T08:30:00Z")
+    date_part, time_part, fraction, offset = match.groups()
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{date_part}T{time_part}{(fraction or '')[:7]}{offset}")
+    except ValueError as err:
+        raise ValueError(f"is not a real date and time: {err}") from err
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves year 1 or 9999 out of range: the range's own end
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else datetime.max.replace(tzinfo=UTC)
+
+
+QueryTime = Annotated[datetime, BeforeValidator(query_time), WithJsonSchema({"type": "string", "format": "date-time"})]
+
 
 class AuditRecord(BaseModel):
     tenant_id: str
@@ -88,8 +112,8 @@ def audit_search(
     type: Annotated[list[EventType] | None, Query(description="Event types (repeat for several).")] = None,
     actor: Annotated[Id | None, Query()] = None,
     subject: Annotated[str | None, Query(min_length=1, max_length=256, pattern=TEXT_PATTERN)] = None,
-    from_time: Annotated[UtcTime | None, Query(description="Records with `time` at or after (RFC 3339).")] = None,
-    to_time: Annotated[UtcTime | None, Query(description="Records with `time` at or before (RFC 3339).")] = None,
+    from_time: Annotated[QueryTime | None, Query(description="Records with `time` at or after (RFC 3339).")] = None,
+    to_time: Annotated[QueryTime | None, Query(description="Records with `time` at or before (RFC 3339).")] = None,
     from_sequence: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     to_sequence: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
     on_hold: Annotated[
@@ -136,8 +160,8 @@ def audit_public_key(settings: SettingsDep) -> PublicKey:
 
 class _HoldRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    from_time: UtcTime | None = Field(None, description="Hold records with `time` at or after this (inclusive).")
-    to_time: UtcTime | None = Field(
+    from_time: QueryTime | None = Field(None, description="Hold records with `time` at or after this (inclusive).")
+    to_time: QueryTime | None = Field(
         None, description="… and at or before this; a range given backwards is read forwards."
     )
     case_reference: text(128)  # type: ignore[valid-type]
@@ -273,8 +297,8 @@ class AuditExportRequest(BaseModel):
     )
     from_sequence: int | None = Field(None, ge=1, le=2**53 - 1)
     to_sequence: int | None = Field(None, ge=1, le=2**53 - 1)
-    from_time: UtcTime | None = None
-    to_time: UtcTime | None = None
+    from_time: QueryTime | None = None
+    to_time: QueryTime | None = None
     types: list[EventType] | None = Field(None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
