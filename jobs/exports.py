@@ -35,7 +35,7 @@ from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
 RUN = "export.run"
-PART_SIZE = 16 * 1024 * 1024  # multipart upload above this: bounded memory for any size
+PART_SIZE = 5 * 1024 * 1024  # S3's smallest part: the upload holds about one part in memory
 
 
 def object_key(tenant: str, export_id: str, export_format: str) -> str:

@@ -15,6 +15,7 @@ repeated after a crash between sending and recording is recognised by the receiv
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,7 +85,12 @@ class EmailEffect:
 
         try:
             send_email(
-                self.settings.smtp, message_id=job["_key"], to=job["to"], subject=job["subject"], text=job["text"]
+                self.settings.smtp,
+                # The key may hold '@' and be long: its digest is a valid, stable Message-ID.
+                message_id=hashlib.sha256(job["_key"].encode()).hexdigest(),
+                to=job["to"],
+                subject=job["subject"],
+                text=job["text"],
             )
         except DeliveryError as err:
             raise (RetryableError if err.retryable else PermanentError)(str(err)) from err
