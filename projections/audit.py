@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from projections import tables as t
-from projections.holds import refs_of
+from projections.holds import log_time, refs_of
 from projections.tables import Upsert
 from schemas.types import parse_utc
 
@@ -29,7 +29,7 @@ def index_row(record: Record) -> Upsert:
             "record_id": record["id"],
             "type": record["type"],
             "time": refs.time,
-            "appendedat": parse_utc(record["appendedat"]),
+            "appendedat": log_time(record["appendedat"]),
             "actor": record.get("actor"),
             "subject": record.get("subject"),
             "learner_id": refs.learner_id,
@@ -59,7 +59,7 @@ def _hold_placed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
                 "reason": d["reason"],
                 "placed_by": r.get("actor"),
                 "placed_sequence": r["sequence"],
-                "placed_at": parse_utc(r["appendedat"]),
+                "placed_at": log_time(r["appendedat"]),
             },
         )
     ]
@@ -75,7 +75,7 @@ def _hold_released(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
                 "released_by": r.get("actor"),
                 "reason": d["reason"],
                 "released_sequence": r["sequence"],
-                "released_at": parse_utc(r["appendedat"]),
+                "released_at": log_time(r["appendedat"]),
             },
         )
     ]

@@ -277,3 +277,16 @@ def test_an_audit_export_request_refuses_what_cannot_be_a_range(body: dict[str, 
 
     with pytest.raises(ValidationError):
         AuditExportRequest(**body)
+
+
+@settings(max_examples=300)
+@given(st.datetimes(timezones=st.just(UTC)), st.integers(0, 9))
+def test_log_time_reads_every_time_parse_utc_accepts_to_the_same_value(when: datetime, digits: int) -> None:
+    from projections.holds import log_time
+    from schemas.types import format_utc, parse_utc
+
+    normal = format_utc(when)
+    assert log_time(normal) == parse_utc(normal) == when
+    fraction = f".{when.microsecond:06d}777"[: digits + 1] if digits else ""
+    other = when.replace(microsecond=0, tzinfo=None).isoformat() + fraction + "+00:00"
+    assert log_time(other) == parse_utc(other)
