@@ -254,3 +254,31 @@ def test_an_export_request_resolves_to_a_contiguous_range_of_the_index(report_db
         assert by_time is not None and by_time.first_sequence <= 5 and by_time.last_sequence == 10
         assert by_time.types == frozenset({"learner.signed_in"})
         assert export_range(conn, "nobody", AuditExportRequest()) is None
+
+
+def test_holds_are_listed_for_their_tenant_only_and_released_only_by_their_placer_or_an_admin(
+    client: TestClient, report_db: Settings
+) -> None:
+    reseed(
+        report_db,
+        [
+            cloud_event("tenant.created", {"tenant_id": "acme", "name": "Acme"}, tenant="acme", time=T0),
+            cloud_event(
+                "legal_hold.placed",
+                {"hold_id": "h1", "scope": "cohort", "scope_id": "c1", "case_reference": "C", "reason": "r"},
+                tenant="acme",
+                time=T0,
+                actor="auditor-1",
+            ),
+        ],
+    )
+    auditor = headers(report_db, "acme", "auditor-1", ["auditor"])
+    listed = client.get("/v1/legal-holds", headers=auditor).json()
+    assert [(h["hold_id"], h["placed_by"], h["active"]) for h in listed] == [("h1", "auditor-1", True)]
+    assert client.get("/v1/legal-holds", headers=auditor, params={"tenant_id": "beta"}).status_code == 404
+    assert client.get("/v1/legal-holds", headers=headers(report_db, "acme", "m", ["manager"])).status_code == 403
+    other_auditor = headers(report_db, "acme", "auditor-2", ["auditor"])
+    assert client.delete("/v1/legal-holds/h1", headers=other_auditor, params={"reason": "x"}).status_code == 403
+    assert client.delete("/v1/legal-holds/nope", headers=auditor, params={"reason": "x"}).status_code == 404
+    beta_admin = headers(report_db, "beta", "b", ["company_admin"])
+    assert client.delete("/v1/legal-holds/h1", headers=beta_admin, params={"reason": "x"}).status_code == 404
