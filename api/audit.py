@@ -235,6 +235,11 @@ async def place_hold(
     return HoldAccepted(**accepted.model_dump(), hold_id=hold_id)
 
 
+def _find_hold(pool: Any, tenant: str, hold_id: str) -> list[dict[str, Any]]:
+    with pool.connection() as conn:
+        return audit_query.holds(conn, tenant, hold_id=hold_id)
+
+
 def _release_roles(principal: Principal, hold: dict[str, Any]) -> tuple[str, ...]:
     """The roles vetted for this release: an admin, or the auditor who placed the hold (else 403)."""
     if principal.has(*HOLD_ADMINS):
@@ -258,8 +263,7 @@ async def release_hold(
     404 for a hold unknown in your tenant (pass `min_position` to see one you just placed),
     409 when it is already released."""
     tenant = _tenant(principal, HOLD_PLACERS, tenant_id)
-    with pool.connection() as conn:
-        found = await run_in_threadpool(audit_query.holds, conn, tenant, hold_id=hold_id)
+    found = await run_in_threadpool(_find_hold, pool, tenant, hold_id)
     if not found:
         raise Problem(404, "Not found", f"legal hold {hold_id!r} not found")
     if found[0]["released_sequence"] is not None:

@@ -75,7 +75,9 @@ def search_query(
     return query, {**params, "limit": limit}
 
 
-def search(conn: Any, tenant: str, filters: AuditFilters, *, cursor: int | None, newest_first: bool, limit: int):
+def search(
+    conn: Any, tenant: str, filters: AuditFilters, *, cursor: int | None, newest_first: bool, limit: int
+) -> list[dict[str, Any]]:
     """The rows of one page (dicts with ``hold_ids`` as a list)."""
     query, params = search_query(tenant, filters, cursor=cursor, newest_first=newest_first, limit=limit)
     with conn.cursor(row_factory=dict_row) as cur:
