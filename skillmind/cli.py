@@ -328,6 +328,53 @@ def audit_checkpoint(settings: Settings) -> None:
     click.echo(f"appended {appended} checkpoint(s)")
 
 
+@audit.command("export")
+@click.option("--tenant", required=True, help="The tenant whose log to export.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory.")
+@click.option("--from-sequence", type=int, default=None)
+@click.option("--to-sequence", type=int, default=None)
+@click.option("--type", "types", multiple=True, help="Full rows for these types only (others become stubs).")
+@click.pass_obj
+def audit_export(
+    settings: Settings,
+    tenant: str,
+    out_dir: Path,
+    from_sequence: int | None,
+    to_sequence: int | None,
+    types: tuple[str, ...],
+) -> None:
+    """Write an audit export (export.csv, manifest.json) of a tenant's log to a directory, by hand."""
+    import json
+
+    import psycopg
+    from pydantic import ValidationError
+
+    from api.audit import AuditExportRequest
+    from api.audit_exporter import run_audit_export
+
+    try:
+        request = AuditExportRequest(from_sequence=from_sequence, to_sequence=to_sequence, types=list(types) or None)
+    except ValidationError as err:
+        raise click.ClickException(str(err)) from err
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "export.csv"
+    try:
+        with (
+            operator_errors(),
+            psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn,
+            path.open("wb") as out,
+        ):
+            manifest = run_audit_export(settings, conn, tenant, request, out)
+    except click.ClickException:
+        path.unlink(missing_ok=True)  # a partial file must not pass for an export
+        raise
+    if manifest is None:
+        path.unlink()
+        raise click.ClickException(f"tenant {tenant} has no record in that range")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    click.echo(f"wrote {manifest['row_count']} rows to {out_dir / 'export.csv'} and its signed manifest")
+
+
 @audit.command("keygen")
 @click.option(
     "--public-key",

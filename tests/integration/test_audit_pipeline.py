@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api.audit import AuditExportRequest
@@ -21,6 +23,7 @@ from events.checkpoints import CheckpointChecker
 from events.topics import topic_name
 from events.verify import verify_log
 from jobs.checkpoints import append_checkpoints
+from skillmind.cli import main
 from skillmind.settings import Settings
 from tests.integration.pipeline import (
     api_client,
@@ -86,7 +89,9 @@ def hold_lifecycle(client: TestClient, settings: Settings) -> dict[str, Any]:
     return learner_hold
 
 
-def test_holds_checkpoint_and_export_through_the_real_log(pipeline_settings: Settings, tmp_path: Path) -> None:
+def test_holds_checkpoint_and_export_through_the_real_log(
+    pipeline_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = pipeline_settings
     with running_pipeline(settings), api_client(settings) as client:
         seed_history(client, settings, TENANT, learners=4)
@@ -112,6 +117,7 @@ def test_holds_checkpoint_and_export_through_the_real_log(pipeline_settings: Set
         assert labelled == {i["sequence"] for i in held}, "export and search label the same records"
 
         log_is_checked_against_signed_heads(settings, public, manifest)
+        by_hand_with_the_cli(settings, tmp_path, monkeypatch, client)
         assert_fresh_event_reaches_report(client, settings, TENANT, f"{TENANT}-l2")
 
 
@@ -125,3 +131,23 @@ def log_is_checked_against_signed_heads(settings: Settings, public: Any, manifes
     beyond = {**kept, "sequence": manifest["chain_head"]["sequence"] + 5}
     truncated = verify_log(settings.kafka, log, tenant=TENANT, checkpoints=CheckpointChecker(public, [beyond]))
     assert not truncated.ok and "truncated" in truncated.describe()
+
+
+def by_hand_with_the_cli(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: TestClient
+) -> None:
+    """`skillmind audit export` then `skillmind audit verify-export`, as an operator would."""
+    monkeypatch.setenv("SKILLMIND_KAFKA__TOPIC_PREFIX", settings.kafka.topic_prefix)
+    monkeypatch.setenv("SKILLMIND_KAFKA__PARTITIONS", str(settings.kafka.partitions))
+    monkeypatch.setenv("SKILLMIND_POSTGRES__DBNAME", settings.postgres.dbname)
+    (tmp_path / "key.pem").write_text(client.get("/v1/audit/public-key").json()["public_key_pem"])
+    out = tmp_path / "by-hand"
+    exported = CliRunner().invoke(
+        main, ["audit", "export", "--tenant", TENANT, "--out", str(out), "--from-sequence", "3"]
+    )
+    assert exported.exit_code == 0, exported.output
+    args = [str(out / "export.csv"), str(out / "manifest.json"), "--public-key", str(tmp_path / "key.pem")]
+    verified = CliRunner().invoke(main, ["audit", "verify-export", *args])
+    assert verified.exit_code == 0 and "signature valid" in verified.output, verified.output
+    nothing = CliRunner().invoke(main, ["audit", "export", "--tenant", "nobody", "--out", str(tmp_path / "none")])
+    assert nothing.exit_code == 1 and "no record" in nothing.output
