@@ -370,8 +370,10 @@ class LegalHoldPlaced(EventData):
     def _scope_and_range(self) -> LegalHoldPlaced:
         # A tenant-wide hold names nothing; every other scope must say what it holds.
         if (self.scope == "tenant") != (self.scope_id is None):
-            raise ValueError("scope_id is required for a learner, program, cohort or event_type hold, "
-                             "and must be absent for a tenant hold")
+            raise ValueError(
+                "scope_id is required for a learner, program, cohort or event_type hold, "
+                "and must be absent for a tenant hold"
+            )
         if self.from_time and self.to_time and self.from_time > self.to_time:
             raise ValueError("from_time must not be after to_time")
         return self
