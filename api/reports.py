@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -20,6 +20,7 @@ from api.db import PoolDep
 from api.deps import Reader
 from api.problems import Problem, problem_responses
 from api.scope import require_report_role, scope_predicate
+from projections.database import scalar
 from projections.figures import COUNT_NAMES, FIGURE_COUNTS, FIGURES, change, exact_figures, rounded
 from projections.runner import READ_MODEL_SCHEMA
 
@@ -107,7 +108,8 @@ def capability_on(capability: str, alias: str = "s") -> sql.Composable:
 def _filters(
     program_id: str | None, cohort_id: str | None, capability: str | None = None
 ) -> tuple[sql.Composable, dict[str, Any]]:
-    parts, params = [sql.SQL("true")], {}
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
     if capability:
         parts.append(capability_on(capability))
     if program_id:
@@ -173,7 +175,7 @@ def _stored_group_rows(group_by: GroupBy, capability: str | None) -> sql.Compose
 def latest_day(conn: Any, principal: Principal) -> date | None:
     scope, params = scope_predicate(principal)
     query = sql.SQL("select max(s.day) from {rm}.daily_scores s where {scope}").format(rm=RM, scope=scope)
-    return conn.execute(query, params).fetchone()[0]
+    return cast(date | None, scalar(conn, query, params))
 
 
 def _figures_by_day(

@@ -54,7 +54,7 @@ def verify_log(
     checker = checkpoints or CheckpointChecker()
     for msg in read_to_end(kafka, topic):
         try:
-            record = json.loads(msg.value())
+            record = json.loads(msg.value() or b"")
         except (TypeError, ValueError):
             record = {"tenantid": (msg.key() or b"?").decode(errors="replace")}
         if not isinstance(record, dict):

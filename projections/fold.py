@@ -30,7 +30,7 @@ def order(record: Mapping[str, Any], applied: Mapping[str, int]) -> str:
 
 
 def is_tick(record: Mapping[str, Any]) -> bool:
-    return record["type"] == TICK
+    return bool(record["type"] == TICK)
 
 
 def changes_for(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import click
 
@@ -16,7 +17,7 @@ from skillmind.workload import Shape, history
 TENANT = "demo"
 
 
-def demo_events(today: date) -> list[dict]:
+def demo_events(today: date) -> list[dict[str, Any]]:
     """Eight weeks of plausible history ending yesterday, with a recompute tick per day."""
     return list(
         history(
@@ -36,8 +37,9 @@ def _read_models_current(settings: Settings) -> None:
     """The demo rebuilds read models left by an older version instead of refusing to start."""
     import psycopg
 
+    from projections.errors import ReadModelOutdated
     from projections.rebuild import rebuild
-    from projections.runner import ReadModelOutdated, ensure_schema
+    from projections.runner import ensure_schema
 
     with psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
         try:

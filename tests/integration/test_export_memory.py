@@ -13,8 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
-
+from bench.common import seed_learner_days
 from jobs.objectstore import make_client
 from skillmind.settings import Settings
 from tests.integration.pipeline import api_client, bearer, running_pipeline, wait_until
@@ -27,18 +26,6 @@ def _peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM")
-
-
-def _seed_rows(settings: Settings) -> None:
-    with psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
-        conn.execute(
-            "insert into readmodel.daily_scores (tenant_id, learner_id, day, cohort_id, program_id, score, "
-            "signin, attendance, progress, submissions, at_risk, active_7d, completed, tick_sequence, "
-            "computed_at) select 'big', 'learner-' || n, date '2026-11-27', 'c' || (n %% 50), "
-            "'p' || (n %% 12), n %% 101, 0.5, 0.25, null, 1, n %% 101 < 40, true, false, 1, now() "
-            "from generate_series(1, %s) n",
-            [ROWS],
-        )
 
 
 def test_a_million_row_csv_export_runs_in_bounded_memory(pipeline_settings: Settings) -> None:
@@ -60,7 +47,7 @@ def test_a_million_row_csv_export_runs_in_bounded_memory(pipeline_settings: Sett
         with running_pipeline(settings, ("sequencer", "projections")), api_client(settings) as client:
             root = bearer(settings, "big", "root", "platform_admin")
             assert client.post("/v1/tenants", headers=root, json={"tenant_id": "big", "name": "Big"}).status_code == 202
-            _seed_rows(settings)
+            seed_learner_days(settings.postgres.conninfo(), "big", ROWS)
             admin = bearer(settings, "big", "admin", "company_admin")
 
             def export(group_by: str) -> dict:
