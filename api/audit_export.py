@@ -86,7 +86,8 @@ class _Sink:
     """CSV rows to a binary file, through the product's one CSV writer, hashing the bytes."""
 
     def __init__(self, out: BinaryIO, progress: _Progress) -> None:
-        self.out, self.progress, self.csv, self.batch = out, progress, CsvWriter(), []
+        self.out, self.progress, self.csv = out, progress, CsvWriter()
+        self.batch: list[list[Any]] = []
 
     def add(self, row: list[Any]) -> None:
         self.batch.append(row)

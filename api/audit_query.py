@@ -46,7 +46,9 @@ _CONDITIONS = {
 }
 
 
-def _where(tenant: str, filters: AuditFilters, cursor: int | None, newest_first: bool) -> tuple[sql.Composed, dict]:
+def _where(
+    tenant: str, filters: AuditFilters, cursor: int | None, newest_first: bool
+) -> tuple[sql.Composed, dict[str, Any]]:
     params: dict[str, Any] = {"tenant": tenant, "cursor": cursor, **filters.__dict__, "types": list(filters.types)}
     parts = [sql.SQL("r.tenant_id = %(tenant)s")]
     parts += [sql.SQL(c) for name, c in _CONDITIONS.items() if params[name] not in (None, [])]
@@ -81,7 +83,8 @@ def search(
     """The rows of one page (dicts with ``hold_ids`` as a list)."""
     query, params = search_query(tenant, filters, cursor=cursor, newest_first=newest_first, limit=limit)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, params).fetchall()
+        rows: list[dict[str, Any]] = cur.execute(query, params).fetchall()
+        return rows
 
 
 _HOLD_COLUMNS = sql.SQL(
@@ -100,7 +103,10 @@ def holds(conn: Any, tenant: str, *, active_only: bool = False, hold_id: str | N
         "and (not %(active)s or {active}) order by h.placed_sequence"
     ).format(cols=_HOLD_COLUMNS, rm=RM, active=active_sql(READ_MODEL_SCHEMA, "h"))
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(query, {"tenant": tenant, "hold": hold_id, "active": active_only}).fetchall()
+        rows: list[dict[str, Any]] = cur.execute(
+            query, {"tenant": tenant, "hold": hold_id, "active": active_only}
+        ).fetchall()
+        return rows
 
 
 def active_holds(conn: Any, tenant: str) -> list[Hold]:

@@ -146,17 +146,19 @@ def _check_rows(
     """Every row in turn (``heads``: signed sequence -> hash); the count and last against the manifest."""
     first = manifest.get("first") or {}
     expected = first.get("sequence") or (manifest.get("range") or {}).get("first_sequence") or 1
-    prevhash, count, last = first.get("prevhash"), 0, None
+    prevhash: str = str(first.get("prevhash"))
+    count = 0
+    last_seen: dict[str, Any] | None = None
     for row in rows:
         _check_row(row, expected, prevhash, heads)
         count += 1
-        last = {"sequence": expected, "prevhash": prevhash, "hash": row[_HASH]}
+        last_seen = {"sequence": expected, "prevhash": prevhash, "hash": row[_HASH]}
         prevhash, expected = row[_HASH], expected + 1
     if count != manifest.get("row_count"):
         raise _Broken(f"{count} rows where the manifest says {manifest.get('row_count')}", expected)
-    if last != manifest.get("last"):
-        raise _Broken("the last row is not the manifest's last record", last and last["sequence"])
-    return count, last
+    if last_seen != manifest.get("last"):
+        raise _Broken("the last row is not the manifest's last record", last_seen["sequence"] if last_seen else None)
+    return count, last_seen
 
 
 def _check_signatures(manifest: Mapping[str, Any], public_key: Ed25519PublicKey | None) -> None:

@@ -56,7 +56,7 @@ class CheckpointChecker:
             return ChainBreak(tenant, record["sequence"], "the checkpoint lacks its sequence, hash or signature")
         if self.public_key is not None and not checkpoint_valid(self.public_key, data):
             return ChainBreak(tenant, record["sequence"], "the checkpoint's signature is not valid")
-        known = self._recent[tenant].get(data.get("sequence"))
+        known = self._recent[tenant].get(data["sequence"])
         if known is not None and known != data.get("head_hash"):
             return ChainBreak(tenant, record["sequence"], f"the checkpoint names another hash for {data['sequence']}")
         self.checked += known is not None

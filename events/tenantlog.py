@@ -26,7 +26,7 @@ def tenant_records(kafka: KafkaSettings, tenant: str, *, start_offset: int | Non
         if message.key() != key:
             continue
         try:
-            record = json.loads(message.value())
+            record = json.loads(message.value() or b"")
         except (TypeError, ValueError):
             record = None
         if isinstance(record, dict):

@@ -9,6 +9,7 @@ appending the same head is a duplicate the sequencer drops. Heads are read from
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import structlog
@@ -36,7 +37,7 @@ def heads_to_checkpoint(settings: Settings, database: str | None = None) -> list
     return [(tenant, sequence, hash_) for tenant, sequence, hash_, kind in rows if kind != CHECKPOINT]
 
 
-def checkpoint_event(settings: Settings, tenant: str, sequence: int, head_hash: str, at: datetime) -> dict:
+def checkpoint_event(settings: Settings, tenant: str, sequence: int, head_hash: str, at: datetime) -> dict[str, Any]:
     key = load_private_key(settings.audit.signing_key.get_secret_value())
     return cloud_event(
         CHECKPOINT,

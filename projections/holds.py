@@ -83,7 +83,8 @@ def refs_of(record: Mapping[str, Any]) -> RecordRefs:
 
     The learner is ``data.learner_id``, else ``data.user_id`` (the person a directory
     mutation is about); ids that are not strings reference nothing."""
-    data = record.get("data") if isinstance(record.get("data"), dict) else {}
+    raw = record.get("data")
+    data: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     learner = _text(data.get("learner_id")) or _text(data.get("user_id"))
     return RecordRefs(
         tenant_id=record["tenantid"],
@@ -108,7 +109,7 @@ def covers(hold: Hold, refs: RecordRefs) -> bool:
         return True
     if not column:  # a scope this code does not know holds nothing it can name
         return False
-    return getattr(refs, column) == hold.scope_id
+    return bool(getattr(refs, column) == hold.scope_id)
 
 
 def holds_covering(holds: Iterable[Hold], refs: RecordRefs) -> list[str]:
