@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import exports, ingest, mutations, notifications, operations, reports
+from api import audit, exports, ingest, mutations, notifications, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
 from api.positions import PositionWatcher
@@ -53,5 +53,6 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(operations.router)
     app.include_router(exports.router)
     app.include_router(notifications.router)
+    app.include_router(audit.router)
 
     return app

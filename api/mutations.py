@@ -70,8 +70,17 @@ def _tenant_of(principal: Principal, requested: str | None) -> str:
 
 
 async def append_mutation(
-    request: Request, principal: Principal, tenant: str, event_type: str, data: dict[str, Any], wait: bool
+    request: Request,
+    principal: Principal,
+    tenant: str,
+    event_type: str,
+    data: dict[str, Any],
+    wait: bool,
+    *,
+    also: tuple[str, ...] = (),
 ) -> Accepted:
+    """Append one mutation by ``principal`` (``also``: roles the endpoint vetted, see
+    ``policy.append_refusal``) and answer with its id and, when ``wait``, its position."""
     event = {
         "specversion": "1.0",
         "id": f"api-{uuid.uuid4().hex}",
@@ -91,7 +100,7 @@ async def append_mutation(
             judged.reason,
             errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in judged.problems],
         )
-    refusal = append_refusal(principal, judged.envelope, judged.data)
+    refusal = append_refusal(principal, judged.envelope, judged.data, also=also)
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403
         raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)

@@ -24,6 +24,10 @@ MUTATION_WRITERS = ("company_admin", "platform_admin")
 # identity provider issues it, no tenant API grants or revokes it.
 ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
 NOT_IN_DIRECTORY = "platform_admin"
+# Auditors place legal holds too (issue 11). Releasing one needs its placer or a company
+# admin; only the DELETE endpoint can check the placer (it reads the hold), so it alone
+# passes ``also=("auditor",)``: through the generic doors only admins release.
+EXTRA_WRITERS = {"legal_hold.placed": ("auditor",)}
 
 
 def _rank(role: str) -> int:
@@ -78,8 +82,11 @@ def self_service_refusal(principal: Principal, data: EventData) -> Problem | Non
 SELF_SERVICE = (ExportRequested, ExportLinkIssued, NotificationPreferencesChanged, NotificationRead)
 
 
-def append_refusal(principal: Principal, envelope: Envelope, data: EventData) -> Problem | None:
-    """Why ``principal`` may not append this event, or None when it may."""
+def append_refusal(
+    principal: Principal, envelope: Envelope, data: EventData, *, also: tuple[str, ...] = ()
+) -> Problem | None:
+    """Why ``principal`` may not append this event, or None when it may (``also``: roles an
+    endpoint has already vetted for this one event, on top of the rule)."""
     if envelope.tenantid != principal.tenant_id and not principal.has("platform_admin"):
         return Problem(
             "tenantid",
@@ -100,7 +107,9 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
         return None
     if isinstance(data, SELF_SERVICE):
         return self_service_refusal(principal, data)
-    allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
+    allowed = (LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS) + (
+        EXTRA_WRITERS.get(envelope.type, ()) + also
+    )
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
     return role_refusal(principal, data)

@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from events.inbox import InboxWriter
+from jobs.checkpoints import append_checkpoints
 from projections.database import scalar
 from projections.runner import READ_MODEL_SCHEMA, schema_exists
 from schemas.examples import cloud_event
@@ -118,6 +119,14 @@ def run_scheduler(
         coalesce=True,
         misfire_grace_time=3600,
     )
+    scheduler.add_job(
+        lambda: append_checkpoints(settings, database),
+        checkpoint_trigger(settings),
+        id="audit-checkpoint",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
     _export_beats(scheduler, settings, database)
     nightly()  # catch up on start: days missed while no scheduler ran
     scheduler.start()
@@ -146,3 +155,11 @@ def _export_beats(scheduler: BackgroundScheduler, settings: Settings, database: 
 
 def recompute_trigger(settings: Settings) -> CronTrigger:
     return CronTrigger(hour=settings.scheduler.recompute_hour, minute=settings.scheduler.recompute_minute, timezone=UTC)
+
+
+def checkpoint_trigger(settings: Settings) -> CronTrigger:
+    """When signed chain checkpoints are appended (``SKILLMIND_AUDIT__CHECKPOINT_*``, UTC)."""
+    audit = settings.audit
+    return CronTrigger(
+        day=f"*/{audit.checkpoint_every_days}", hour=audit.checkpoint_hour, minute=audit.checkpoint_minute, timezone=UTC
+    )

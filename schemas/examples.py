@@ -84,6 +84,23 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     },
     "webhook.unsubscribed": {"webhook_id": "wh-1"},
     "webhook.disabled": {"webhook_id": "wh-1", "reason": "failing since 2026-11-26T17:00:00Z"},
+    "legal_hold.placed": {
+        "hold_id": "hold-1",
+        "scope": "learner",
+        "scope_id": "learner-42",
+        "from_time": "2026-01-01T00:00:00Z",
+        "to_time": "2026-12-31T23:59:59Z",
+        "case_reference": "CASE-2026-017",
+        "reason": "Employment tribunal: keep the learner's training records.",
+    },
+    "legal_hold.released": {"hold_id": "hold-1", "reason": "Case closed."},
+    "audit.checkpoint": {
+        "tenant_id": "acme",
+        "sequence": 1204,
+        "head_hash": "9f" * 32,
+        "key_id": "3a5c0e41d2b7f689",
+        "signature": "A" * 86 + "==",
+    },
 }
 
 
