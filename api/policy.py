@@ -6,6 +6,7 @@ from api.auth import Principal
 from schemas.envelope import Envelope
 from schemas.types import EventData
 from schemas.v1 import (
+    AuditExportRequested,
     ExportLinkIssued,
     ExportRequested,
     NotificationPreferencesChanged,
@@ -68,7 +69,9 @@ def self_service_refusal(principal: Principal, data: EventData) -> Problem | Non
     The user they name must be the caller, and an export's ``roles`` (the scope it runs
     in) at most the caller's own — otherwise an export would read more than its requester may.
     """
-    if isinstance(data, ExportRequested):
+    if isinstance(data, AuditExportRequested) and not principal.has("auditor", "platform_admin"):
+        return Problem("type", "role_required", "audit exports are for auditors (and platform_admin)")
+    if isinstance(data, ExportRequested | AuditExportRequested):
         if data.requested_by != principal.user_id:
             return Problem("data.requested_by", "not_yourself", "an export is requested by its requester only")
         beyond = sorted(set(data.roles) - principal.roles)
@@ -79,7 +82,13 @@ def self_service_refusal(principal: Principal, data: EventData) -> Problem | Non
     return None
 
 
-SELF_SERVICE = (ExportRequested, ExportLinkIssued, NotificationPreferencesChanged, NotificationRead)
+SELF_SERVICE = (
+    ExportRequested,
+    AuditExportRequested,
+    ExportLinkIssued,
+    NotificationPreferencesChanged,
+    NotificationRead,
+)
 
 
 def append_refusal(

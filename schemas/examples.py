@@ -61,6 +61,12 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
         "requested_by": "admin-1",
         "roles": ["company_admin"],
     },
+    "audit.export_requested": {
+        "export_id": "exp-2",
+        "range": {"from_sequence": 1, "types": ["legal_hold.placed"]},
+        "requested_by": "auditor-1",
+        "roles": ["auditor"],
+    },
     "export.started": {"export_id": "exp-1"},
     "export.completed": {
         "export_id": "exp-1",

@@ -234,6 +234,29 @@ class ExportRequested(EventData):
     roles: list[Role] = Field(min_length=1, max_length=len(ROLES))
 
 
+class AuditRange(BaseModel):
+    """Which part of a tenant's log an audit export holds: bounds by sequence or by append time
+    (open when absent), and the types kept whole (the others become stubs so the chain links)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    from_sequence: bounded_int(1, MAX_SAFE_INTEGER) | None = None  # type: ignore[valid-type]
+    to_sequence: bounded_int(1, MAX_SAFE_INTEGER) | None = None  # type: ignore[valid-type]
+    from_time: UtcTime | None = None
+    to_time: UtcTime | None = None
+    types: list[text(128)] | None = Field(None, min_length=1, max_length=100)  # type: ignore[valid-type]
+
+
+class AuditExportRequested(EventData):
+    """An auditor asked for an audit export (CSV + signed manifest) of a range of the log."""
+
+    TYPE = "audit.export_requested"
+    KIND = "mutation"
+    export_id: Id
+    range: AuditRange
+    requested_by: Id
+    roles: list[Role] = Field(min_length=1, max_length=len(ROLES))
+
+
 class ExportStarted(EventData):
     """The export worker took the export up."""
 
@@ -255,6 +278,9 @@ class ExportCompleted(EventData):
     rows: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     expires_at: UtcTime
+    manifest_key: text(512) | None = None  # type: ignore[valid-type]
+    legal_hold: StrictBool = False
+    hold_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class ExportFailed(EventData):
@@ -425,6 +451,7 @@ MODELS: tuple[type[EventData], ...] = (
     RoleGranted,
     RoleRevoked,
     ExportRequested,
+    AuditExportRequested,
     ExportStarted,
     ExportCompleted,
     ExportFailed,
