@@ -71,6 +71,10 @@ GROUP_COLUMNS = (
 class Tile(BaseModel):
     value: float | None = Field(description="The figure on `day`.")
     change: float | None = Field(description="Week-over-week change (value on day − value on day−7).")
+    relative_change: float | None = Field(
+        default=None,
+        description="Week-over-week change relative to day−7 (change ÷ value on day−7); null when that is 0 or null.",
+    )
 
 
 class Tiles(BaseModel):
@@ -186,7 +190,8 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     value = _number(now[name]) if now else None
     previous = _number(before[name]) if before else None
     change = value - previous if value is not None and previous is not None else None
-    return Tile(value=value, change=change)
+    relative = change / previous if change is not None and previous else None
+    return Tile(value=value, change=change, relative_change=relative)
 
 
 def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
