@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api import ingest, mutations, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
+from api.page import mount_page
 from api.positions import PositionWatcher
 from api.problems import install_problem_handlers
 from events.inbox import InboxWriter
@@ -51,5 +52,6 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(reports.router)
     app.include_router(mutations.router)
     app.include_router(operations.router)
+    mount_page(app)
 
     return app
