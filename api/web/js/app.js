@@ -68,7 +68,7 @@ function weekTiles(t) {
   return [
     tile("engagement", "Engagement", t.engagement.value, fmt.score(t.engagement.value), change(t.engagement.relative_change, fmt.relative(t.engagement.relative_change))),
     tile("weekly_active", "Weekly active", t.weekly_active.value, fmt.count(t.weekly_active.value), change(t.weekly_active.relative_change, fmt.relative(t.weekly_active.relative_change))),
-    tile("completion_rate", "Completion rate", t.completion_rate.value, fmt.share(t.completion_rate.value), change(t.completion_rate.change, fmt.points(t.completion_rate.change)), 1, "pts vs last week"),
+    tile("completion_rate", "Completion rate", t.completion_rate.value, fmt.share(t.completion_rate.value), change(t.completion_rate.change, fmt.points(t.completion_rate.change)), 1, "vs last week", "in percentage points"),
     tile("at_risk", "At-risk", t.at_risk.value, fmt.count(t.at_risk.value), change(t.at_risk.change, fmt.signedCount(t.at_risk.change)), -1),
   ];
 }
@@ -109,6 +109,14 @@ function table(report) {
   );
 }
 
+// The chart is redrawn when its card changes width (rotation, window resize).
+let drawn = null;
+function drawChart(series) {
+  drawn = series;
+  fill($("chart"), engagementChart(series, $("chart").clientWidth), legend(series[0]?.target ?? ""));
+}
+new ResizeObserver(() => drawn && $("chart").querySelector("svg") && Math.abs($("chart").querySelector("svg").viewBox.baseVal.width - $("chart").clientWidth) > 8 && drawChart(drawn)).observe($("chart"));
+
 async function loadReport() {
   busy($("chart"));
   busy($("table"));
@@ -123,7 +131,7 @@ async function loadReport() {
       return;
     }
     $("computed").textContent = fmt.computedAt(report.computed_at);
-    fill($("chart"), engagementChart(report.series), legend(report.series[0]?.target ?? ""));
+    drawChart(report.series);
     fill($("week-tiles"), weekTiles(report.tiles));
     fill(
       $("table"),

@@ -4,7 +4,7 @@
 import { shortDay } from "./format.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 640, H = 260, LEFT = 36, RIGHT = 12, TOP = 14, BOTTOM = 30;
+const LEFT = 36, RIGHT = 28, TOP = 14, BOTTOM = 30;
 
 function el(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
@@ -13,8 +13,11 @@ function el(tag, attrs = {}, text) {
   return node;
 }
 
-// series: [{day, engagement|null, target}] oldest first; scores are 0–100.
-export function engagementChart(series) {
+// series: [{day, engagement|null, target}] oldest first; scores are 0–100. Drawn at the
+// container's width in CSS pixels, so labels keep their size from a phone to a desktop.
+export function engagementChart(series, width) {
+  const W = Math.max(280, Math.round(width || 640)), H = Math.round(Math.min(340, Math.max(220, W * 0.4)));
+  const narrow = W < 520; // every other date label, so they never overlap
   const x = (i) => LEFT + (series.length < 2 ? 0 : (i * (W - LEFT - RIGHT)) / (series.length - 1));
   const y = (v) => TOP + ((100 - v) * (H - TOP - BOTTOM)) / 100;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-svg-title chart-svg-desc" });
@@ -27,7 +30,10 @@ export function engagementChart(series) {
     svg.append(el("line", { class: "grid", x1: LEFT, x2: W - RIGHT, y1: y(v), y2: y(v) }));
     svg.append(el("text", { class: "axis y-label", x: LEFT - 8, y: y(v) + 4, "text-anchor": "end" }, v));
   }
-  series.forEach((p, i) => svg.append(el("text", { class: "axis x-label", x: x(i), y: H - 8, "text-anchor": "middle" }, shortDay(p.day))));
+  series.forEach((p, i) => {
+    const minor = narrow && (series.length - 1 - i) % 2 === 1;
+    svg.append(el("text", { class: `axis x-label${minor ? " minor" : ""}`, x: x(i), y: H - 8, "text-anchor": "middle" }, shortDay(p.day)));
+  });
   const target = series.map((p, i) => `${i ? "L" : "M"}${x(i)},${y(p.target)}`).join(" ");
   svg.append(el("path", { class: "line-target", d: target, "data-target": series[0]?.target ?? "" }));
   // The engagement line breaks where a week has no score, rather than inventing one.

@@ -14,21 +14,24 @@ const FORMATS = [
 let pollTimer = null;
 let bellTimer = null;
 
-// {allowed, reason} of a capability: from /v1/me, else by asking the CSV endpoint itself
-// (a one-row-per-tenant CSV: the server answers 403 naming the capability when it is off).
-async function capability(me, name) {
+// Whether a capability lets this user export, and a sentence saying why not: from
+// /v1/me, else by asking the CSV endpoint itself (a one-row-per-tenant CSV: the server
+// answers 403 naming the capability when it is off).
+async function capability(me, name, label) {
   const cap = me.capabilities && me.capabilities[name];
   if (cap) {
     const on = cap.enabled && cap.allowed;
-    return { allowed: on, reason: on ? null : cap.reason || `${name} is switched off for your organisation` };
+    return { allowed: on, say: on ? null : `${label} export is off: ${cap.reason || `${name} is switched off for your organisation`}.` };
   }
-  if (me.capabilities || name !== "exports.csv") return { allowed: false, unavailable: true, reason: `${name.split(".")[1].toUpperCase()} export isn't available on this server yet` };
+  if (me.capabilities || name !== "exports.csv") return { allowed: false, say: `${label} export isn't available on this server yet.` };
   try {
     const response = await call("GET", "/v1/reports/engagement", { query: { format: "csv", group_by: "tenant" }, raw: true });
     await response.body?.cancel();
-    return { allowed: true, direct: true };
+    // A platform admin's CSV spans tenants and leaves out those with CSV exports off.
+    const excluded = response.headers.get("SkillMind-Excluded-Tenants");
+    return { allowed: true, direct: true, say: excluded ? `CSV leaves out tenants with CSV exports off: ${excluded}.` : null };
   } catch (error) {
-    return { allowed: false, reason: error instanceof ApiError ? error.message : String(error) };
+    return { allowed: false, say: `${error instanceof ApiError ? error.message : String(error)}.` };
   }
 }
 
@@ -36,12 +39,14 @@ export async function setupExports(me, filters) {
   const box = $("export-buttons");
   const notes = [];
   for (const [format, name, label] of FORMATS) {
-    const cap = await capability(me, name);
+    const cap = await capability(me, name, format.toUpperCase());
     const button = h("button", { type: "button", "data-format": format, id: `export-${format}`, disabled: !cap.allowed, "aria-describedby": "export-note", onclick: () => requestExport(format, filters(), cap) }, label);
     box.append(button);
-    if (!cap.allowed) notes.push(`${label.replace("Export ", "")}: ${cap.reason}.`);
+    if (cap.say) notes.push(cap.say);
   }
-  $("export-note").textContent = notes.join(" ") + (notes.length ? " Charts and tables stay available." : "");
+  const said = notes.join(" ");
+  const off = box.querySelectorAll("button:disabled").length > 0 && !/charts/i.test(said);
+  $("export-note").textContent = said + (off ? " Charts and tables stay available." : "");
   refreshExports();
 }
 

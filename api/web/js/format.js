@@ -16,6 +16,7 @@ export function share(value) {
 
 // One decimal below 10 %, none above: +4.2%, +12%.
 function signedPercent(points) {
+  if (Math.abs(points) < 0.05) return "0%";
   const digits = Math.abs(points) < 10 ? 1 : 0;
   return minus(nf({ signDisplay: "exceptZero", maximumFractionDigits: digits, minimumFractionDigits: digits }).format(points)) + "%";
 }
