@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the local services need, only when they are missing:
-# a JDK 17 and Maven (Kafka jars), Go >= 1.25 (versitygw), PostgreSQL's server.
+# a JDK 17 and Maven (Kafka jars), Go >= 1.25 (versitygw), PostgreSQL's server, and
+# Debian's Chromium (with its driver) for the product page's browser tests: Playwright
+# drives /usr/bin/chromium and never downloads a browser of its own.
 # Python packages and the services themselves are installed by `make` / `skillmind`.
 set -euo pipefail
 
@@ -9,6 +11,8 @@ command -v java >/dev/null || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v go >/dev/null || missing+=(golang-go)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

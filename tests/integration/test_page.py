@@ -171,3 +171,30 @@ def test_csv_switched_off_disables_the_button_and_keeps_the_chart(env: PageEnv, 
             page.context.close()
     finally:
         set_csv(env, True)
+
+
+def test_an_auditor_gets_the_audit_section_and_no_reports(env: PageEnv, browser: Any) -> None:  # noqa: F811
+    visit = open_page(browser, env.base_url, env.token("auditor", "audit-1"))
+    page = visit.page
+    assert visit.unexpected() == [], (visit.console_errors, visit.failed)
+    assert page.is_visible("#audit") and page.is_visible("#audit-form")
+    assert not page.is_visible("#overview") and not page.is_visible("#engagement")
+    assert "aren't part of your role" in page.text_content("#page-note")
+    # Until GET /v1/audit is merged, the section says so instead of breaking.
+    assert page.text_content("#audit-table").strip()
+    screenshot(page, "page-auditor-desktop")
+    page.context.close()
+
+
+def test_csv_button_downloads_the_reports_csv(env: PageEnv, browser: Any) -> None:  # noqa: F811
+    """Without background exports on this server, CSV is the report's own CSV download."""
+    page = open_page(browser, env.base_url, env.token("program_owner")).page
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    path = download.value.path()
+    with open(path, encoding="utf-8") as f:
+        header, *rows = f.read().splitlines()
+    assert header.startswith("tenant_id,group_id,")
+    report = env.api("program_owner", "/v1/reports/engagement", group_by="program")
+    assert len(rows) == len(report["rows"])
+    page.context.close()

@@ -200,6 +200,9 @@ async function start() {
   const reader = roles.some((r) => REPORT_ROLES.includes(r));
   for (const id of ["overview", "engagement", "scorecard"]) $(id).hidden = !reader;
   if (!reader) {
+    // Nothing will load in the hidden sections: they are not busy.
+    for (const node of document.querySelectorAll("#overview, #engagement [aria-busy]")) node.removeAttribute("aria-busy");
+    document.querySelector(".page-title").textContent = "Audit";
     $("page-note").hidden = false;
     $("page-note").textContent = "Engagement reports aren't part of your role. Ask your company admin if you need them.";
   } else {
