@@ -37,7 +37,7 @@ class DemoShape:
     end: date = date(2026, 11, 29)
     seed: int = 7
     dropout: float = 0.012
-    dormant: float = 0.3  # alumni who never come back
+    dormant: float = 0.36  # alumni who never come back
 
 
 @dataclass(frozen=True)
