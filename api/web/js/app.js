@@ -77,7 +77,7 @@ const yes = (v) => (v ? "Yes" : "No");
 const COLUMNS = {
   group: [
     ["group_id", "Name", (r) => r.group_id],
-    ["learners", "Learners", (r) => fmt.count(r.learners)],
+    ["learners", "Learners", (r) => fmt.count(r.learners), "opt"],
     ["engagement", "Engagement", (r) => fmt.score(r.engagement)],
     ["weekly_active", "Weekly active", (r) => fmt.count(r.weekly_active)],
     ["completion_rate", "Completion", (r) => fmt.share(r.completion_rate)],
@@ -85,18 +85,24 @@ const COLUMNS = {
   ],
   learner: [
     ["learner_id", "Learner", (r) => r.display_name || r.learner_id],
-    ["cohort_id", "Cohort", (r) => r.cohort_id],
+    ["cohort_id", "Cohort", (r) => r.cohort_id, "opt"],
     ["score", "Score", (r) => fmt.score(r.score)],
-    ["active_7d", "Active this week", (r) => yes(r.active_7d)],
-    ["completed", "Completed", (r) => yes(r.completed)],
+    ["active_7d", "Active (7 days)", (r) => yes(r.active_7d)],
+    ["completed", "Completed", (r) => yes(r.completed), "opt"],
     ["at_risk", "At-risk", (r) => (r.at_risk ? h("span", { className: "pill bad" }, "At risk") : "No")],
   ],
 };
 
+// Short headings on a phone; screen readers always hear the full one.
+const SHORT = { Engagement: "Score", "Weekly active": "Active", Completion: "Done", "Active (7 days)": "Active" };
+const heading = (label) =>
+  SHORT[label] ? [h("span", { className: "long" }, label), h("span", { className: "short", "aria-hidden": "true" }, SHORT[label])] : label;
+
 function table(report) {
   const columns = COLUMNS[report.group_by === "learner" ? "learner" : "group"];
   const rows = report.rows.slice(0, TABLE_LIMIT);
-  const numeric = (key) => !["group_id", "learner_id", "cohort_id"].includes(key);
+  // Columns marked "opt" give way on a phone, so the rest fit without scrolling sideways.
+  const cls = (key, opt) => [["group_id", "learner_id", "cohort_id"].includes(key) ? "" : "num", opt || ""].join(" ").trim();
   const caption = report.rows.length > TABLE_LIMIT
     ? `Showing ${fmt.count(TABLE_LIMIT)} of ${fmt.count(report.rows.length)} rows — filter by program or cohort, or export CSV for all.`
     : `${fmt.count(report.rows.length)} ${report.rows.length === 1 ? "row" : "rows"} on ${report.day}`;
@@ -104,8 +110,8 @@ function table(report) {
     "table",
     { className: "scorecard", "data-rows": report.rows.length },
     h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, columns.map(([key, label]) => h("th", { scope: "col", className: numeric(key) ? "num" : "" }, label)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map(([key, , show]) => h("td", { className: numeric(key) ? "num" : "" }, show(r)))))),
+    h("thead", {}, h("tr", {}, columns.map(([key, label, , opt]) => h("th", { scope: "col", className: cls(key, opt) }, heading(label))))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map(([key, , show, opt]) => h("td", { className: cls(key, opt) }, show(r)))))),
   );
 }
 
