@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from api.auth import mint_token
 from skillmind.settings import Settings
 from tests.integration import browser as b
 from tests.integration.browser import browser, open_page, screenshot  # noqa: F401 (fixture)
@@ -108,12 +109,43 @@ def test_filters_narrow_the_table_to_a_program(env: PageEnv, browser: Any) -> No
         "p => [...document.querySelectorAll('#cohort option')].every(o => !o.value || o.value.startsWith(p))",
         arg=program,
     )
-    page.wait_for_load_state("networkidle")
-    names = page.eval_on_selector_all("#table tbody tr td:first-child", "cells => cells.map(c => c.textContent)")
-    assert names and all(name.startswith(program) for name in names)
-    page.keyboard.press("Tab")  # the skip link comes first: keyboard users reach everything from it
-    assert page.evaluate("document.activeElement.className") == "skip"
+    # The table settles on the program's cohorts only (it reloads after the cohort choices).
+    page.wait_for_function(
+        """p => {
+            const names = [...document.querySelectorAll('#table tbody tr td:first-child')].map(c => c.textContent);
+            return names.length > 0 && names.every(n => n.startsWith(p));
+        }""",
+        arg=program,
+    )
+    report = env.api("company_admin", "/v1/reports/engagement", group_by="cohort", program_id=program)
+    assert page.locator("#table tbody tr").count() == len(report["rows"])
     page.context.close()
+
+
+def test_every_control_is_reachable_by_keyboard(env: PageEnv, browser: Any) -> None:  # noqa: F811
+    page = open_page(browser, env.base_url, env.token("company_admin")).page
+    reached = []
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
+    assert reached[0] == "skip", "the skip link comes first"
+    for control in ("signout", "export-csv", "group-by", "program", "cohort"):
+        assert control in reached, (control, reached)
+    page.focus("#group-by")
+    page.keyboard.press("ArrowDown")  # choosing with the keyboard reloads the table
+    page.wait_for_function("() => document.querySelector('#group-by').value === 'cohort'")
+    page.wait_for_selector("#table table")
+    page.context.close()
+
+
+def test_a_tenant_without_scores_is_told_when_they_will_appear(env: PageEnv, browser: Any) -> None:  # noqa: F811
+    token = mint_token(env.settings.api, tenant="newco", user="admin-1", roles=["company_admin"])
+    visit = open_page(browser, env.base_url, token)
+    assert visit.unexpected() == [], (visit.console_errors, visit.failed)
+    assert "No scores yet" in visit.page.text_content("#chart")
+    assert "nightly recompute" in visit.page.text_content("#chart")
+    screenshot(visit.page, "page-empty-desktop")
+    visit.page.context.close()
 
 
 def test_a_bad_token_asks_to_sign_in_again(env: PageEnv, browser: Any) -> None:  # noqa: F811

@@ -29,7 +29,7 @@ async function capability(me, name, label) {
     await response.body?.cancel();
     // A platform admin's CSV spans tenants and leaves out those with CSV exports off.
     const excluded = response.headers.get("SkillMind-Excluded-Tenants");
-    return { allowed: true, direct: true, say: excluded ? `CSV leaves out tenants with CSV exports off: ${excluded}.` : null };
+    return { allowed: true, say: excluded ? `CSV leaves out tenants with CSV exports off: ${excluded}.` : null };
   } catch (error) {
     return { allowed: false, say: `${error instanceof ApiError ? error.message : String(error)}.` };
   }
@@ -40,7 +40,7 @@ export async function setupExports(me, filters) {
   const notes = [];
   for (const [format, name, label] of FORMATS) {
     const cap = await capability(me, name, format.toUpperCase());
-    const button = h("button", { type: "button", "data-format": format, id: `export-${format}`, disabled: !cap.allowed, "aria-describedby": "export-note", onclick: () => requestExport(format, filters(), cap) }, label);
+    const button = h("button", { type: "button", "data-format": format, id: `export-${format}`, disabled: !cap.allowed, "aria-describedby": "export-note", onclick: () => requestExport(format, filters()) }, label);
     box.append(button);
     if (cap.say) notes.push(cap.say);
   }
@@ -50,7 +50,7 @@ export async function setupExports(me, filters) {
   refreshExports();
 }
 
-async function requestExport(format, query, cap) {
+async function requestExport(format, query) {
   const note = $("export-note");
   const body = { format, ...Object.fromEntries(Object.entries(query).filter(([, v]) => v)) };
   try {
@@ -58,7 +58,8 @@ async function requestExport(format, query, cap) {
     note.textContent = `${format.toUpperCase()} export queued${answer.position ? ` (position ${answer.position})` : ""}. You'll see it below and under the bell when it's ready.`;
     refreshExports();
   } catch (error) {
-    if (error.kind === "unavailable" && cap.direct) return downloadDirect(query);
+    // No background exports on this server: the report's own CSV (same query, same capability check).
+    if (error.kind === "unavailable" && format === "csv") return downloadDirect(query);
     note.textContent = explain(error, `The ${format.toUpperCase()} export`);
   }
 }
