@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import ingest, mutations, operations, reports
+from api import exports, ingest, mutations, notifications, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
 from api.page import mount_page
@@ -52,6 +52,8 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(reports.router)
     app.include_router(mutations.router)
     app.include_router(operations.router)
+    app.include_router(exports.router)
+    app.include_router(notifications.router)
     mount_page(app)
 
     return app

@@ -18,6 +18,7 @@ from api.policy import append_refusal
 from api.problems import Problem, problem_responses
 from events.errors import LogError
 from events.inbox import encode
+from schemas.registry import latest_version
 from schemas.types import ID_PATTERN, EventData, Id, Role
 from schemas.v1 import (
     CohortCreated,
@@ -27,6 +28,7 @@ from schemas.v1 import (
     TenantCreated,
     UserRegistered,
 )
+from schemas.v2 import Capability
 from schemas.validation import Invalid, validate_event
 
 router = APIRouter(tags=["directory and settings"], responses=problem_responses(401, 403, 404, 409, 422, 503))
@@ -78,6 +80,7 @@ async def append_mutation(
         "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "tenantid": tenant,
         "actor": principal.user_id,
+        "schemaversion": latest_version(event_type),
         "data": data,
     }
     judged = validate_event(event)
@@ -273,8 +276,13 @@ class CapabilityFlags(BaseModel):
     )
     exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment] - unset means unchanged
     exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment] - unset means unchanged
+    exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment] - unset means unchanged
     exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment] - unset means unchanged
     audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment] - unset means unchanged
+    roles: dict[Capability, list[Role]] = Field(
+        None,  # type: ignore[assignment] - unset means unchanged
+        description='Restrict capabilities to roles, e.g. {"exports.bulk": ["company_admin"]}; [] lifts it.',
+    )
 
 
 @router.put(
@@ -290,16 +298,18 @@ async def put_capabilities(
     flags: CapabilityFlags,
     wait: WaitParam = True,
 ) -> Accepted:
-    """A JSON object of flags (`exports.csv`, `exports.pdf`, `exports.bulk`, `audit.export`);
-    flags not named keep their value. Flags gate exports only: charts stay on."""
+    """A JSON object of flags (`exports.csv`, `exports.pdf`, `exports.parquet`, `exports.bulk`,
+    `audit.export`) and optionally `roles` restricting flags to roles; what is not named keeps
+    its value. Flags gate exports only: charts stay on."""
     named = flags.model_dump(by_alias=True, exclude_unset=True)
-    if not named:
-        raise Problem(422, "Invalid request", "name at least one capability flag")
+    roles = named.pop("roles", None) or {}
+    if not named and not roles:
+        raise Problem(422, "Invalid request", "name at least one capability flag or role restriction")
     return await append_mutation(
         request,
         principal,
         _tenant_of(principal, tenant_id),
         "tenant.capabilities_changed",
-        {"flags": named},
+        {"flags": named, "roles": roles},
         wait,
     )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from api.auth import Principal
 from schemas.envelope import Envelope
 from schemas.types import EventData
-from schemas.v1 import RoleGranted, RoleRevoked, TenantCreated, UserRegistered
+from schemas.v1 import (
+    ExportLinkIssued,
+    ExportRequested,
+    NotificationPreferencesChanged,
+    NotificationRead,
+    RoleGranted,
+    RoleRevoked,
+    TenantCreated,
+    UserRegistered,
+)
 from schemas.validation import Problem
 
 LEARNER_EVENT_WRITERS = ("ingest", "company_admin", "platform_admin")
@@ -49,6 +58,26 @@ def role_refusal(principal: Principal, data: EventData) -> Problem | None:
     return None
 
 
+def self_service_refusal(principal: Principal, data: EventData) -> Problem | None:
+    """Events any user appends for themselves: their exports, links, notification state.
+
+    The user they name must be the caller, and an export's ``roles`` (the scope it runs
+    in) at most the caller's own — otherwise an export would read more than its requester may.
+    """
+    if isinstance(data, ExportRequested):
+        if data.requested_by != principal.user_id:
+            return Problem("data.requested_by", "not_yourself", "an export is requested by its requester only")
+        beyond = sorted(set(data.roles) - principal.roles)
+        if beyond:
+            return Problem("data.roles", "role_above_own", f"an export cannot run as {', '.join(beyond)}: not yours")
+    if isinstance(data, NotificationPreferencesChanged | NotificationRead) and data.user_id != principal.user_id:
+        return Problem("data.user_id", "not_yourself", "notification settings are changed by their user only")
+    return None
+
+
+SELF_SERVICE = (ExportRequested, ExportLinkIssued, NotificationPreferencesChanged, NotificationRead)
+
+
 def append_refusal(principal: Principal, envelope: Envelope, data: EventData) -> Problem | None:
     """Why ``principal`` may not append this event, or None when it may."""
     if envelope.tenantid != principal.tenant_id and not principal.has("platform_admin"):
@@ -69,6 +98,8 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
                 f"{envelope.type} is appended by the scheduler (or a platform_admin backfilling)",
             )
         return None
+    if isinstance(data, SELF_SERVICE):
+        return self_service_refusal(principal, data)
     allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")

@@ -269,24 +269,45 @@ def engagement_report(
             if excluded:
                 headers[EXCLUDED_HEADER] = ",".join(excluded)
             return StreamingResponse(stream_csv(pool, query, params, columns), media_type="text/csv", headers=headers)
-        if day is None:
-            empty = Tile(value=None, change=None)
-            return EngagementReport(
-                day=None,
-                group_by=group_by,
-                computed_at=None,
-                rows=[],
-                series=[],
-                tiles=Tiles(engagement=empty, weekly_active=empty, completion_rate=empty, at_risk=empty),
-            )
+        report = build_report(conn, principal, day, group_by, program_id, cohort_id, weeks)
+    # Serialised once, by pydantic-core; re-validating thousands of rows against the
+    # response model would cost more than the query.
+    return Response(report.model_dump_json(), media_type="application/json")
+
+
+def build_report(
+    conn: Any,
+    principal: Principal,
+    day: date | None,
+    group_by: GroupBy,
+    program_id: str | None,
+    cohort_id: str | None,
+    weeks: int,
+    *,
+    with_rows: bool = True,
+) -> EngagementReport:
+    """The JSON report — rows (``rows_query``), tiles and series — for the endpoint and the
+    PDF export alike (``with_rows=False`` when the caller streams the rows itself)."""
+    if day is None:
+        empty = Tile(value=None, change=None)
+        return EngagementReport(
+            day=None,
+            group_by=group_by,
+            computed_at=None,
+            rows=[],
+            series=[],
+            tiles=Tiles(engagement=empty, weekly_active=empty, completion_rate=empty, at_risk=empty),
+        )
+    rows: list[dict[str, Any]] = []
+    if with_rows:
         query, params = rows_query(principal, day, group_by, program_id, cohort_id)
         with conn.cursor(row_factory=dict_row) as cur:
             rows = [{k: _number(v) for k, v in r.items()} for r in cur.execute(query, params)]
-        days = [day - timedelta(weeks=n) for n in range(max(weeks, 2))]
-        figures = _figures_by_day(conn, principal, days, program_id, cohort_id)
-        target = _target(conn, principal)
+    days = [day - timedelta(weeks=n) for n in range(max(weeks, 2))]
+    figures = _figures_by_day(conn, principal, days, program_id, cohort_id)
+    target = _target(conn, principal)
     now, before = figures.get(day), figures.get(day - timedelta(weeks=1))
-    report = EngagementReport.model_construct(
+    return EngagementReport.model_construct(
         day=day,
         group_by=group_by,
         computed_at=now["computed_at"] if now else None,
@@ -299,6 +320,3 @@ def engagement_report(
             for d in sorted(days[:weeks])
         ],
     )
-    # Serialised once, by pydantic-core; re-validating thousands of rows against the
-    # response model would cost more than the query.
-    return Response(report.model_dump_json(), media_type="application/json")

@@ -116,11 +116,30 @@ def run_scheduler(
         coalesce=True,
         misfire_grace_time=3600,
     )
+    _export_beats(scheduler, settings, database)
     nightly()  # catch up on start: days missed while no scheduler ran
     scheduler.start()
     log.info("scheduler.running", next=str(scheduler.get_job("recompute").next_run_time))
     stop.wait()
     scheduler.shutdown(wait=True)
+
+
+def _export_beats(scheduler: BackgroundScheduler, settings: Settings, database: str | None) -> None:
+    """Expire exports past their TTL; reconcile the bucket with the records (``jobs.expiry``)."""
+    from jobs.expiry import expire_exports, reconcile_exports
+
+    def guarded(task: Callable[..., object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                task(settings, database)
+            except (psycopg.Error, OSError) as err:  # retried at the next beat; the log says why
+                log.warning("scheduler.task_failed", task=task.__name__, error=str(err))
+
+        return run
+
+    every = settings.exports
+    scheduler.add_job(guarded(expire_exports), "interval", seconds=every.expiry_every_s, id="expire-exports")
+    scheduler.add_job(guarded(reconcile_exports), "interval", seconds=every.reconcile_every_s, id="reconcile-exports")
 
 
 def recompute_trigger(settings: Settings) -> CronTrigger:

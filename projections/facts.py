@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from projections import outcomes
 from projections import tables as t
 from projections.tables import Upsert
 from schemas.registry import MODELS
@@ -172,13 +173,6 @@ def _role_revoked(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     return [_role(r["tenantid"], d["user_id"], d["role"], False)]
 
 
-def _capabilities_changed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
-    return [
-        Upsert(t.TENANT_CAPABILITIES, {"tenant_id": r["tenantid"], "capability": flag, "enabled": on})
-        for flag, on in sorted(d["flags"].items())
-    ]
-
-
 def _learner_enrolled(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     # The latest enrolment replaces earlier ones: a learner is in one cohort at a time.
     return [
@@ -245,10 +239,12 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "manager.assigned": _manager_assigned,
     "mentor.assigned": _mentor_assigned,
     "tenant.settings_changed": _settings_changed,
-    "tenant.capabilities_changed": _capabilities_changed,
     "role.granted": _role_granted,
     "role.revoked": _role_revoked,
 }
+
+
+FOLDS.update(outcomes.FOLDS)
 
 
 def fact_changes(record: Record) -> list[Upsert]:

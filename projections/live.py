@@ -27,8 +27,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from events.errors import LogError
+from events.publisher import publish_outbox
 from events.topics import topic_name
-from jobs.publisher import publish_outbox
 from projections.runner import (
     READ_MODEL_SCHEMA,
     LogMessage,

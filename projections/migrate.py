@@ -20,7 +20,6 @@ MIGRATION_LOCK_ID = 0x5C11_1D  # arbitrary, constant: one advisory lock for all 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-
 @dataclass(frozen=True)
 class Migration:
     version: int

@@ -69,7 +69,6 @@ def schema_exists(conn: psycopg.Connection, schema: str) -> bool:
     return conn.execute("select 1 from pg_namespace where nspname = %s", [schema]).fetchone() is not None
 
 
-
 def ddl_fingerprint() -> str:
     return hashlib.sha256(ddl("readmodel").encode()).hexdigest()
 

@@ -69,7 +69,10 @@ TENANT_SETTINGS = Table(
 )
 USERS = Table("users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text")))
 USER_ROLES = Table("user_roles", (TENANT, ("user_id", "text"), ("role", "text")), (("granted", "boolean"),))
-TENANT_CAPABILITIES = Table("tenant_capabilities", (TENANT, ("capability", "text")), (("enabled", "boolean"),))
+# enabled null: never set (on); roles null or empty: every role may use it.
+TENANT_CAPABILITIES = Table(
+    "tenant_capabilities", (TENANT, ("capability", "text")), (("enabled", "boolean"), ("roles", "text[]")), "coalesce"
+)
 PROGRAMS = Table(
     "programs",
     (TENANT, ("program_id", "text")),
@@ -140,6 +143,56 @@ DAILY_SCORES = Table(
     indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
 
+# -- exports and notifications (issue 10): each event fills in its part of the row --------------
+EXPORTS = Table(
+    "exports",
+    (TENANT, ("export_id", "text")),
+    (
+        ("status", "text"),
+        ("format", "text"),
+        ("params", "text"),
+        ("requested_by", "text"),
+        ("roles", "text[]"),
+        ("requested_sequence", "bigint"),
+        ("requested_at", "timestamptz"),
+        ("started_at", "timestamptz"),
+        ("completed_at", "timestamptz"),
+        ("object_key", "text"),
+        ("content_type", "text"),
+        ("size_bytes", "bigint"),
+        ("rows", "bigint"),
+        ("sha256", "text"),
+        ("expires_at", "timestamptz"),
+        ("reason", "text"),
+        ("expired_at", "timestamptz"),
+    ),
+    "coalesce",
+    indexes=(("tenant_id", "requested_by"), ("status", "expires_at")),
+)
+NOTIFICATION_PREFERENCES = Table("notification_preferences", (TENANT, ("user_id", "text")), (("email", "boolean"),))
+WEBHOOKS = Table(
+    "webhooks",
+    (TENANT, ("webhook_id", "text")),
+    (("url", "text"), ("event_types", "text[]"), ("state", "text"), ("reason", "text")),
+    "coalesce",
+)
+# The in-app bell: one row per (export outcome, recipient), read state folded from notification.read.
+NOTIFICATIONS = Table(
+    "notifications",
+    (TENANT, ("notification_id", "text")),
+    (
+        ("user_id", "text"),
+        ("sequence", "bigint"),
+        ("type", "text"),
+        ("export_id", "text"),
+        ("title", "text"),
+        ("created_at", "timestamptz"),
+        ("read", "boolean"),
+    ),
+    "coalesce",
+    indexes=(("tenant_id", "user_id", "sequence"),),
+)
+
 # -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----
 QUARANTINE = Table(
     "quarantine",
@@ -176,6 +229,10 @@ ALL_TABLES: tuple[Table, ...] = (
     SUBMISSIONS,
     EVENT_DAYS,
     DAILY_SCORES,
+    EXPORTS,
+    NOTIFICATION_PREFERENCES,
+    WEBHOOKS,
+    NOTIFICATIONS,
     QUARANTINE,
 )
 

@@ -54,6 +54,36 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     "tenant.capabilities_changed": {"flags": {"exports.csv": True, "exports.pdf": False}},
     "role.granted": {"user_id": "manager-9", "role": "manager"},
     "role.revoked": {"user_id": "manager-9", "role": "mentor"},
+    "export.requested": {
+        "export_id": "exp-1",
+        "format": "csv",
+        "params": {"group_by": "program", "weeks": 8},
+        "requested_by": "admin-1",
+        "roles": ["company_admin"],
+    },
+    "export.started": {"export_id": "exp-1"},
+    "export.completed": {
+        "export_id": "exp-1",
+        "requested_by": "admin-1",
+        "object_key": "acme/exp-1.csv",
+        "content_type": "text/csv",
+        "size_bytes": 2048,
+        "rows": 12,
+        "sha256": "0" * 64,
+        "expires_at": "2026-11-28T17:00:00Z",
+    },
+    "export.failed": {"export_id": "exp-1", "requested_by": "admin-1", "reason": "capability exports.csv is off"},
+    "export.link_issued": {"export_id": "exp-1", "expires_at": "2026-11-27T18:00:00Z"},
+    "export.expired": {"export_id": "exp-1", "reason": "ttl"},
+    "notification.preferences_changed": {"user_id": "admin-1", "email": True},
+    "notification.read": {"user_id": "admin-1", "notification_id": "n-1"},
+    "webhook.subscribed": {
+        "webhook_id": "wh-1",
+        "url": "https://hooks.acme.example/skillmind",
+        "event_types": ["export.completed"],
+    },
+    "webhook.unsubscribed": {"webhook_id": "wh-1"},
+    "webhook.disabled": {"webhook_id": "wh-1", "reason": "failing since 2026-11-26T17:00:00Z"},
 }
 
 

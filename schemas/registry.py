@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from schemas import v1
+from schemas import v1, v2
 from schemas.types import EventData
 
 Data = dict[str, Any]
 Upcaster = Callable[[Data], Data]
 
-MODELS: dict[tuple[str, int], type[EventData]] = {(m.TYPE, m.VERSION): m for m in v1.MODELS}
+MODELS: dict[tuple[str, int], type[EventData]] = {(m.TYPE, m.VERSION): m for m in (*v1.MODELS, *v2.MODELS)}
 
 # (type, from_version) -> function turning that version's data into from_version + 1.
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {**v2.UPCASTERS}
 
 
 def latest_version(event_type: str, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> int:

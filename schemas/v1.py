@@ -8,7 +8,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.types import ROLES, Day, Email, EventData, Id, Int, Name, Role, UtcTime, bounded_int
+from schemas.types import (
+    MAX_SAFE_INTEGER,
+    ROLES,
+    Day,
+    Email,
+    EventData,
+    Id,
+    Int,
+    Name,
+    Role,
+    UtcTime,
+    bounded_int,
+    text,
+)
 
 # -- learner events ---------------------------------------------------------------
 
@@ -192,6 +205,131 @@ class RoleRevoked(EventData):
     role: Role
 
 
+# -- exports and notifications (issue 10) -----------------------------------------------
+
+ExportFormat = Literal["csv", "pdf", "parquet"]
+GroupByName = Literal["learner", "cohort", "program", "tenant"]
+
+
+class ExportParams(BaseModel):
+    """The reports endpoint's own parameters, as the export will run them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    day: Day | None = None
+    group_by: GroupByName = "learner"
+    program_id: Id | None = None
+    cohort_id: Id | None = None
+    weeks: bounded_int(1, 52) = 8  # type: ignore[valid-type]
+
+
+class ExportRequested(EventData):
+    """Someone asked for a background export; ``roles`` is the requester's scope at the request."""
+
+    TYPE = "export.requested"
+    KIND = "mutation"
+    export_id: Id
+    format: ExportFormat
+    params: ExportParams
+    requested_by: Id
+    roles: list[Role] = Field(min_length=1, max_length=len(ROLES))
+
+
+class ExportStarted(EventData):
+    """The export worker took the export up."""
+
+    TYPE = "export.started"
+    KIND = "system"
+    export_id: Id
+
+
+class ExportCompleted(EventData):
+    """The file is in the bucket: where, how big, how many rows, its SHA-256, until when it is kept."""
+
+    TYPE = "export.completed"
+    KIND = "system"
+    export_id: Id
+    requested_by: Id
+    object_key: text(512)  # type: ignore[valid-type]
+    content_type: text(128)  # type: ignore[valid-type]
+    size_bytes: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+    rows: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    expires_at: UtcTime
+
+
+class ExportFailed(EventData):
+    """The export could not be made (capability switched off, a failure it will not retry)."""
+
+    TYPE = "export.failed"
+    KIND = "system"
+    export_id: Id
+    requested_by: Id
+    reason: text(1000)  # type: ignore[valid-type]
+
+
+class ExportLinkIssued(EventData):
+    """A presigned download link was minted (downloads are audited)."""
+
+    TYPE = "export.link_issued"
+    KIND = "mutation"
+    export_id: Id
+    expires_at: UtcTime
+
+
+class ExportExpired(EventData):
+    """The export's object was deleted after its time to live (or found missing)."""
+
+    TYPE = "export.expired"
+    KIND = "system"
+    export_id: Id
+    reason: text(200) = "ttl"  # type: ignore[valid-type]
+
+
+class NotificationPreferencesChanged(EventData):
+    """A user opted in or out of e-mail notifications."""
+
+    TYPE = "notification.preferences_changed"
+    KIND = "mutation"
+    user_id: Id
+    email: StrictBool
+
+
+class NotificationRead(EventData):
+    """A user read an in-app notification."""
+
+    TYPE = "notification.read"
+    KIND = "mutation"
+    user_id: Id
+    notification_id: Id
+
+
+class WebhookSubscribed(EventData):
+    """A tenant subscribed an HTTPS endpoint to event types (the signing secret is kept apart)."""
+
+    TYPE = "webhook.subscribed"
+    KIND = "mutation"
+    webhook_id: Id
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x00-\x1f]+$")
+    event_types: list[Literal["export.completed", "export.failed"]] = Field(min_length=1, max_length=8)
+
+
+class WebhookUnsubscribed(EventData):
+    """A webhook subscription was removed."""
+
+    TYPE = "webhook.unsubscribed"
+    KIND = "mutation"
+    webhook_id: Id
+
+
+class WebhookDisabled(EventData):
+    """A webhook endpoint kept failing for a day and was switched off."""
+
+    TYPE = "webhook.disabled"
+    KIND = "system"
+    webhook_id: Id
+    reason: text(1000)  # type: ignore[valid-type]
+
+
 # -- system ticks ------------------------------------------------------------------------
 
 
@@ -222,4 +360,15 @@ MODELS: tuple[type[EventData], ...] = (
     TenantCapabilitiesChanged,
     RoleGranted,
     RoleRevoked,
+    ExportRequested,
+    ExportStarted,
+    ExportCompleted,
+    ExportFailed,
+    ExportLinkIssued,
+    ExportExpired,
+    NotificationPreferencesChanged,
+    NotificationRead,
+    WebhookSubscribed,
+    WebhookUnsubscribed,
+    WebhookDisabled,
 )

@@ -17,7 +17,7 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
-COMPONENTS = {"sequencer", "projections", "scheduler"}
+COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (
@@ -48,7 +48,7 @@ def main(ctx: click.Context, json_logs: bool | None) -> None:
 
 @main.group("services")
 def services_group() -> None:
-    """Run Kafka, PostgreSQL and the S3 server locally, without Docker."""
+    """Run Kafka, PostgreSQL, the S3 server and Mailpit (SMTP) locally, without Docker."""
 
 
 @services_group.command("up")

@@ -123,7 +123,7 @@ def run_demo(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
-    from skillmind.supervisor import run_components
+    from skillmind.supervisor import RUNNERS, run_components
 
     _read_models_current(settings)
     seed_demo(settings)
@@ -132,7 +132,7 @@ def run_demo(settings: Settings) -> None:
     stop = threading.Event()
     pipeline = threading.Thread(
         target=run_components,
-        args=(settings, ("sequencer", "projections", "scheduler"), "demo", stop),
+        args=(settings, tuple(RUNNERS), "demo", stop),
         name="pipeline",
         daemon=True,
     )

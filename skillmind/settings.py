@@ -74,9 +74,24 @@ class S3Settings(BaseModel):
 
 
 class SmtpSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = 8025
-    sender: str = "SkillMind Analytics <no-reply@skillmind.local>"
+    """The SMTP server mail is handed to; locally Mailpit (`skillmind services`), which keeps what arrives."""
+
+    host: str = Field("127.0.0.1", description="SMTP server host; Mailpit binds its SMTP and HTTP ports to it.")
+    port: int = Field(11025, ge=1, le=65535, description="SMTP port (plain SMTP; Mailpit listens here locally).")
+    sender: str = Field(
+        "SkillMind Analytics <no-reply@skillmind.local>", description="`From` of every mail (RFC 5322 address)."
+    )
+    timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds for the connection and for each SMTP command to answer."
+    )
+    mailpit_http_port: int = Field(
+        18025, ge=1, le=65535, description="Mailpit's web UI and HTTP API port on `host` (local runs and tests)."
+    )
+
+    @property
+    def mailpit_url(self) -> str:
+        """Base URL of Mailpit's web UI and HTTP API (``/api/v1/...``, ``/readyz``)."""
+        return f"http://{self.host}:{self.mailpit_http_port}"
 
 
 class ApiSettings(BaseModel):
@@ -99,7 +114,7 @@ class ApiSettings(BaseModel):
         10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
     )
     ready_components: list[str] = Field(
-        ["sequencer", "projections", "scheduler"],
+        ["sequencer", "projections", "scheduler", "exports", "notifications"],
         description="Components /readyz requires a live, progressing instance of (heartbeats in PostgreSQL).",
     )
     heartbeat_stale_s: float = Field(10.0, gt=0, description="A heartbeat older than this: the instance is gone.")
@@ -131,8 +146,36 @@ class SchedulerSettings(BaseModel):
     catch_up_days: int = Field(7, ge=1, le=90, description="Missed days appended on start, at most.")
 
 
+class ExportSettings(BaseModel):
+    """Background exports and their links (``jobs/exports.py``, ``jobs/expiry.py``)."""
+
+    ttl_hours: float = Field(168, gt=0, le=24 * 365, description="How long a finished export is kept (then expired).")
+    link_ttl_s: int = Field(
+        3600, ge=60, le=604_800, description="Presigned link lifetime, at most the export's time left (S3 max 7 days)."
+    )
+    bulk_rows: int = Field(10_000, ge=1, description="Learner rows above which an export needs `exports.bulk`.")
+    expiry_every_s: int = Field(60, ge=1, description="How often the beat task expires exports past their TTL.")
+    reconcile_every_s: int = Field(600, ge=10, description="How often bucket and records are reconciled.")
+    reconcile_grace_s: int = Field(
+        3600, ge=0, description="An object younger than this without a record is in flight, not an orphan."
+    )
+    public_endpoint: str | None = Field(
+        None, description="S3 host:port the users' links point at, if not `s3.endpoint` (e.g. behind a proxy)."
+    )
+
+
+class OutboxSettings(BaseModel):
+    """The outbox dispatcher of every log worker (``jobs/outbox.py``)."""
+
+    batch: int = Field(50, ge=1, description="Deliveries claimed per round.")
+    lease_s: int = Field(300, ge=5, description="A claimed delivery not finished by then is retried (crash).")
+    max_attempts: int = Field(
+        11, ge=1, le=11, description="Attempts before a delivery is dead (at most the schedule's 11: about a day)."
+    )
+
+
 class LocalServicesSettings(BaseModel):
-    """How `skillmind services` runs Kafka, PostgreSQL and the S3 server without Docker."""
+    """How `skillmind services` runs Kafka, PostgreSQL, the S3 server and Mailpit without Docker."""
 
     kafka_version: str = "4.1.1"
     kafka_controller_port: int = 19093
@@ -144,6 +187,12 @@ class LocalServicesSettings(BaseModel):
         None, description="Directory of initdb/pg_ctl; default: newest /usr/lib/postgresql/*/bin."
     )
     versitygw_version: str = "v1.7.0"
+    mailpit_version: str = Field("v1.33.1", description="Mailpit release built with `go install` (local SMTP).")
+    mailpit_max_messages: int = Field(
+        0,
+        ge=0,
+        description="Mails Mailpit keeps, oldest pruned first; 0 keeps all, so duplicate Message-IDs stay detected.",
+    )
     startup_timeout_s: float = 90.0
 
 
@@ -161,6 +210,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     contract: ContractSettings = ContractSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    exports: ExportSettings = ExportSettings()
+    outbox: OutboxSettings = OutboxSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import structlog
@@ -52,7 +53,55 @@ def _scheduler(settings: Settings, instance: str, stop: threading.Event, progres
     run_scheduler(settings, stop, on_tick=progress)
 
 
-RUNNERS: dict[str, Component] = {"sequencer": _sequencer, "projections": _projections, "scheduler": _scheduler}
+def _worker_pair(build_worker: Callable[..., Any], build_dispatcher: Callable[..., Any]) -> Component:
+    """A log worker and its outbox dispatcher as one component: both run, or neither."""
+
+    def run(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
+        mine = threading.Event()
+        failures: list[BaseException] = []
+        dispatcher = build_dispatcher(settings)
+
+        def dispatch() -> None:
+            try:
+                dispatcher.run(mine, progress)
+            except BaseException as err:
+                failures.append(err)
+                mine.set()
+
+        thread = threading.Thread(target=dispatch, name=f"{instance}-dispatcher", daemon=True)
+        thread.start()
+        watcher = threading.Thread(target=lambda: (stop.wait(), mine.set()), daemon=True)
+        watcher.start()
+        try:
+            build_worker(settings).run(mine, progress)
+        finally:
+            mine.set()
+            thread.join(30)
+        if failures:
+            raise failures[0]
+
+    return run
+
+
+def _exports(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
+    from jobs.exports import exports_dispatcher, exports_worker
+
+    _worker_pair(exports_worker, exports_dispatcher)(settings, instance, stop, progress)
+
+
+def _notifications(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
+    from jobs.notify import notifications_dispatcher, notifications_worker
+
+    _worker_pair(notifications_worker, notifications_dispatcher)(settings, instance, stop, progress)
+
+
+RUNNERS: dict[str, Component] = {
+    "sequencer": _sequencer,
+    "projections": _projections,
+    "scheduler": _scheduler,
+    "exports": _exports,
+    "notifications": _notifications,
+}
 
 
 def _now() -> datetime:

@@ -1,4 +1,4 @@
-"""Run the real services (Kafka, PostgreSQL, S3) locally, without Docker.
+"""Run the real services (Kafka, PostgreSQL, S3, Mailpit) locally, without Docker.
 
 ``skillmind services up|down|status|logs`` drives these. Each service keeps its
 data under ``Settings.state_dir/<name>`` and its downloads under ``cache_dir``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from skillmind.services.base import Health, LocalService
 from skillmind.services.kafka import Kafka
+from skillmind.services.mailpit import Mailpit
 from skillmind.services.postgres import Postgres
 from skillmind.services.process import PortTaken, PrerequisiteMissing, ServiceError
 from skillmind.services.s3 import S3Server
@@ -17,6 +18,7 @@ SERVICE_TYPES: dict[str, type[LocalService]] = {
     "postgres": Postgres,
     "s3": S3Server,
     "kafka": Kafka,
+    "mailpit": Mailpit,
 }
 
 

@@ -95,12 +95,7 @@ class LocalService(ABC):
         self.home.mkdir(parents=True, exist_ok=True)
         pid = self.pid_file.alive_pid()
         if pid is None:
-            host, port = split_address(self.address)
-            if port_is_open(host, port):
-                raise PortTaken(
-                    f"{self.address} is already in use by a process we did not start; stop it "
-                    f"or point {self.name} elsewhere ({self.port_setting_hint})."
-                )
+            self.check_ports_free()
             self.install()
             self.prepare()
             launch = self.launch()
@@ -121,6 +116,20 @@ class LocalService(ABC):
         )
         self.after_start()
         return self.status()
+
+    @property
+    def listen_addresses(self) -> tuple[str, ...]:
+        """Every host:port the server binds (checked free before start); default: ``address``."""
+        return (self.address,)
+
+    def check_ports_free(self) -> None:
+        """Raise PortTaken, naming the setting to change, when a port we bind is already in use."""
+        for address in self.listen_addresses:
+            if port_is_open(*split_address(address)):
+                raise PortTaken(
+                    f"{address} is already in use by a process we did not start; stop it "
+                    f"or point {self.name} elsewhere ({self.port_setting_hint})."
+                )
 
     def down(self) -> bool:
         stopped = terminate(self.pid_file, sig=self.stop_signal)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 from pathlib import Path
 
 import urllib3
@@ -12,7 +9,7 @@ from minio.error import MinioException
 
 from jobs.objectstore import make_client
 from skillmind.services.base import Launch, LocalService
-from skillmind.services.process import ServiceError, require_executable
+from skillmind.services.gobuild import go_install
 
 MODULE = "github.com/versity/versitygw/cmd/versitygw"
 MIN_GO = (1, 25)
@@ -34,26 +31,7 @@ class S3Server(LocalService):
         return self.settings.cache_dir / "bin" / f"versitygw-{self.settings.services.versitygw_version}"
 
     def install(self) -> None:
-        if self.binary.exists():
-            return
-        go = require_executable("go", "install Go 1.25 or newer (it builds the versitygw S3 server).")
-        version = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True).stdout
-        found = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
-        if found < MIN_GO:
-            raise ServiceError(f"versitygw needs Go >= 1.25, found {version.strip()}; install a newer Go.")
-        gobin = self.binary.parent / "staging"
-        gobin.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [str(go), "install", f"{MODULE}@{self.settings.services.versitygw_version}"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "GOBIN": str(gobin)},
-        )
-        if result.returncode != 0:
-            raise ServiceError(
-                f"`go install {MODULE}` failed; check access to the Go module proxy:\n{result.stderr[-2000:]}"
-            )
-        (gobin / "versitygw").rename(self.binary)
+        go_install(MODULE, self.settings.services.versitygw_version, self.binary, min_go=MIN_GO)
 
     def prepare(self) -> None:
         self.ensure_dir(self.home / "data")

@@ -1,3 +1,4 @@
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -22,6 +23,24 @@ def report_db(services_up: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def pipeline_settings(log_settings: Settings, report_db: Settings) -> Settings:
-    """Private topics (all created) and a fresh migrated database: for a whole running pipeline."""
-    return log_settings.model_copy(update={"postgres": report_db.postgres})
+def pipeline_settings(log_settings: Settings, report_db: Settings) -> Iterator[Settings]:
+    """Private topics (all created), a fresh migrated database and private buckets: for a
+    whole running pipeline (its reconciler may only ever see its own objects)."""
+    from minio.error import S3Error
+
+    from jobs.objectstore import ensure_buckets, make_client
+
+    suffix = uuid.uuid4().hex[:10]
+    s3 = report_db.s3.model_copy(
+        update={"exports_bucket": f"t-{suffix}-exports", "archive_bucket": f"t-{suffix}-archive"}
+    )
+    client = make_client(s3)
+    ensure_buckets(client, s3)
+    yield log_settings.model_copy(update={"postgres": report_db.postgres, "s3": s3})
+    for bucket in (s3.exports_bucket, s3.archive_bucket):
+        for obj in client.list_objects(bucket, recursive=True):
+            client.remove_object(bucket, obj.object_name)
+        # A versioned (object-lock) bucket keeps old versions, which minio's client cannot list
+        # from versitygw (nanosecond times): the emptied bucket may stay behind.
+        with contextlib.suppress(S3Error):
+            client.remove_bucket(bucket)

@@ -21,7 +21,7 @@ from schemas.examples import cloud_event
 from skillmind.settings import Settings
 from skillmind.supervisor import Supervisor
 
-COMPONENTS = ("sequencer", "projections", "scheduler")
+COMPONENTS = ("sequencer", "projections", "scheduler", "exports", "notifications")
 
 
 @contextmanager

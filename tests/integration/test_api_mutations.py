@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import mint_token
 from skillmind.settings import Settings
-from tests.integration.pipeline import running_pipeline
+from tests.integration.pipeline import COMPONENTS, running_pipeline
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
         ready = client.get("/readyz").json()
         # Lag is in offsets: the log's transaction markers count, at most one per partition here.
         assert ready["ready"] is True and 0 <= ready["lag"]["log"] <= pipeline.kafka.partitions
-        assert ready["failing"] == [] and set(ready["components"]) == {"sequencer", "projections", "scheduler"}
+        assert ready["failing"] == [] and set(ready["components"]) == set(COMPONENTS)
 
 
 def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: Settings) -> None:

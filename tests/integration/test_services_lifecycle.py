@@ -1,5 +1,9 @@
 """`skillmind services` against a second, private set of real services
-(own state directory, own ports), so killing them disturbs no other test."""
+(own state directory, own ports), so killing them disturbs no other test.
+
+Data written before a kill must be there after the restart: Kafka records for
+every service (the broker outlives a database or S3 crash), and for Mailpit its
+mails and its memory of their Message-IDs (the fan-out's duplicate guard)."""
 
 from __future__ import annotations
 
@@ -21,9 +25,12 @@ from confluent_kafka import Consumer, Producer
 
 from bench.common import free_port
 from events.topics import TopicSpec, bootstrap_topics
+from jobs.mailer import send_email
 from skillmind.settings import Settings, load_settings
+from tests.integration import mailbox
 
 SKILLMIND = [sys.executable, "-m", "skillmind.cli"]
+SERVICES = ["postgres", "s3", "kafka", "mailpit"]  # start-up order, as `services status` lists them
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,6 +49,8 @@ def private_stack() -> Iterator[tuple[dict[str, str], Settings]]:
         "SKILLMIND_SERVICES__KAFKA_CONTROLLER_PORT": str(free_port()),
         "SKILLMIND_POSTGRES__PORT": str(free_port()),
         "SKILLMIND_S3__ENDPOINT": f"127.0.0.1:{free_port()}",
+        "SKILLMIND_SMTP__PORT": str(free_port()),
+        "SKILLMIND_SMTP__MAILPIT_HTTP_PORT": str(free_port()),
         "SKILLMIND_SERVICES__KAFKA_HEAP": "-Xms128m -Xmx512m",
     }
     saved = {k: os.environ.get(k) for k in env}
@@ -81,14 +90,14 @@ def test_status_reports_every_service_healthy(private_stack: tuple[dict[str, str
     status = _cli(env, "services", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     lines = status.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["postgres", "s3", "kafka"]
+    assert [line.split()[0] for line in lines] == SERVICES
     assert all(line.endswith("healthy") for line in lines)
     assert settings.kafka.bootstrap_servers in status.stdout
 
 
 def test_up_twice_reuses_what_runs(private_stack: tuple[dict[str, str], Settings]) -> None:
     env, settings = private_stack
-    before = {n: _pid(settings, n) for n in ("postgres", "s3", "kafka")}
+    before = {n: _pid(settings, n) for n in SERVICES}
     again = _cli(env, "services", "up")
     assert again.returncode == 0, again.stderr
     assert {n: _pid(settings, n) for n in before} == before
@@ -106,19 +115,7 @@ def test_killed_service_is_reported_then_restarted(private_stack: tuple[dict[str
         producer.produce(topic, value=str(n).encode())
     assert producer.flush(30) == 0
 
-    pid = _pid(settings, victim)
-    os.kill(pid, signal.SIGKILL)
-    _wait_dead(pid)
-
-    status = _cli(env, "services", "status")
-    assert status.returncode != 0
-    assert f"unhealthy: {victim}" in status.stderr
-    (line,) = [ln for ln in status.stdout.splitlines() if ln.startswith(victim)]
-    assert "UNHEALTHY" in line
-
-    up = _cli(env, "services", "up")
-    assert up.returncode == 0, up.stderr
-    assert _cli(env, "services", "status").returncode == 0
+    _kill_then_restart(env, settings, victim)
 
     consumer = Consumer(
         {
@@ -134,6 +131,57 @@ def test_killed_service_is_reported_then_restarted(private_stack: tuple[dict[str
         seen += [int(m.value()) for m in consumer.consume(100, timeout=1) if m.error() is None]
     consumer.close()
     assert seen == list(range(50)), "records written before the kill must survive the restart"
+
+
+def test_killed_mailpit_keeps_its_mail_and_its_duplicate_guard(
+    private_stack: tuple[dict[str, str], Settings],
+) -> None:
+    env, settings = private_stack
+    to, event_id = mailbox.unique_address(), str(uuid.uuid4())
+    send_email(settings.smtp, message_id=event_id, to=to, subject="before the kill", text="t")
+    assert len(mailbox.wait_for(settings.smtp, to, 1)) == 1
+
+    _kill_then_restart(env, settings, "mailpit")
+
+    send_email(settings.smtp, message_id=event_id, to=to, subject="resent after the restart", text="t")
+    send_email(settings.smtp, message_id=str(uuid.uuid4()), to=to, subject="new after the restart", text="t")
+    found = mailbox.wait_for(settings.smtp, to, 2)
+    assert sorted(m["Subject"] for m in found) == ["before the kill", "new after the restart"]
+
+
+def _kill_then_restart(env: dict[str, str], settings: Settings, victim: str) -> None:
+    """SIGKILL the service: `status` names it unhealthy; `up` brings it back healthy."""
+    pid = _pid(settings, victim)
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)
+
+    status = _cli(env, "services", "status")
+    assert status.returncode != 0
+    assert f"unhealthy: {victim}" in status.stderr
+    (line,) = [ln for ln in status.stdout.splitlines() if ln.startswith(victim)]
+    assert "UNHEALTHY" in line
+
+    up = _cli(env, "services", "up")
+    assert up.returncode == 0, up.stderr
+    assert _cli(env, "services", "status").returncode == 0
+
+
+def test_taken_mailpit_http_port_names_its_setting(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = {
+            **os.environ,
+            "SKILLMIND_STATE_DIR": str(tmp_path),
+            "SKILLMIND_SMTP__PORT": str(free_port()),
+            "SKILLMIND_SMTP__MAILPIT_HTTP_PORT": str(port),
+        }
+        result = _cli(env, "services", "up", "mailpit")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+    assert "SKILLMIND_SMTP__MAILPIT_HTTP_PORT" in result.stderr
 
 
 def test_taken_port_is_one_clear_sentence(services_up: Settings, tmp_path: Path) -> None:
