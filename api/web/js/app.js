@@ -215,7 +215,7 @@ async function start() {
     setupFilters(roles);
     loadOverview();
     loadReport();
-    setupExports(me, filters);
+    setupExports(me, filters, loadOverview);
   }
   setupBell();
   if (roles.includes("auditor") || roles.includes("platform_admin")) setupAudit(me);

@@ -1,9 +1,7 @@
 // Export buttons, the list of the user's exports, and the notification bell.
 // Exports run in the background (POST /v1/exports); the page polls their state and,
-// when one is ready, asks for a short-lived download link. Where the server has no
-// background exports yet, CSV falls back to the report's own CSV download (the same
-// query, gated by the same capability).
-import { ApiError, call, explain, get, post } from "./client.js";
+// when one is ready, asks for a short-lived download link.
+import { explain, get, post } from "./client.js";
 import { $, h } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -12,34 +10,30 @@ const FORMATS = [
   ["pdf", "exports.pdf", "Export PDF"],
 ];
 let pollTimer = null;
+const when = (iso) => new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+// Exports requested from this page: polled until the list shows them finished (the list
+// may not show a new one at once: the request is folded from the log first).
+const pending = new Set();
 let bellTimer = null;
 
-// Whether a capability lets this user export, and a sentence saying why not: from
-// /v1/me, else by asking the CSV endpoint itself (a one-row-per-tenant CSV: the server
-// answers 403 naming the capability when it is off).
-async function capability(me, name, label) {
+// Whether a capability lets this user export, and a sentence saying why not (/v1/me).
+function capability(me, name, label) {
   const cap = me.capabilities && me.capabilities[name];
-  if (cap) {
-    const on = cap.enabled && cap.allowed;
-    return { allowed: on, say: on ? null : `${label} export is off: ${cap.reason || `${name} is switched off for your organisation`}.` };
-  }
-  if (me.capabilities || name !== "exports.csv") return { allowed: false, say: `${label} export isn't available on this server yet.` };
-  try {
-    const response = await call("GET", "/v1/reports/engagement", { query: { format: "csv", group_by: "tenant" }, raw: true });
-    await response.body?.cancel();
-    // A platform admin's CSV spans tenants and leaves out those with CSV exports off.
-    const excluded = response.headers.get("SkillMind-Excluded-Tenants");
-    return { allowed: true, say: excluded ? `CSV leaves out tenants with CSV exports off: ${excluded}.` : null };
-  } catch (error) {
-    return { allowed: false, say: `${error instanceof ApiError ? error.message : String(error)}.` };
-  }
+  if (!cap) return { allowed: false, say: `${label} export isn't available on this server yet.` };
+  const on = cap.enabled && cap.allowed;
+  return { allowed: on, say: on ? null : `${label} export is off: ${cap.reason || `${name} is switched off for your organisation`}.` };
 }
 
-export async function setupExports(me, filters) {
+let onFinished = () => {};
+
+// filters(): the page's current grouping and filters; finished(): called when an export
+// requested here is done (the overview's "Reports generated" has moved).
+export function setupExports(me, filters, finished) {
+  onFinished = finished || onFinished;
   const box = $("export-buttons");
   const notes = [];
   for (const [format, name, label] of FORMATS) {
-    const cap = await capability(me, name, format.toUpperCase());
+    const cap = capability(me, name, format.toUpperCase());
     const button = h("button", { type: "button", "data-format": format, id: `export-${format}`, disabled: !cap.allowed, "aria-describedby": "export-note", onclick: () => requestExport(format, filters()) }, label);
     box.append(button);
     if (cap.say) notes.push(cap.say);
@@ -55,27 +49,11 @@ async function requestExport(format, query) {
   const body = { format, ...Object.fromEntries(Object.entries(query).filter(([, v]) => v)) };
   try {
     const answer = await post("/v1/exports", body);
-    note.textContent = `${format.toUpperCase()} export queued${answer.position ? ` (position ${answer.position})` : ""}. You'll see it below and under the bell when it's ready.`;
+    pending.add(answer.export_id);
+    note.textContent = `${format.toUpperCase()} export requested. You'll see it below and under the bell when it's ready.`;
     refreshExports();
   } catch (error) {
-    // No background exports on this server: the report's own CSV (same query, same capability check).
-    if (error.kind === "unavailable" && format === "csv") return downloadDirect(query);
     note.textContent = explain(error, `The ${format.toUpperCase()} export`);
-  }
-}
-
-async function downloadDirect(query) {
-  const note = $("export-note");
-  note.textContent = "Preparing your CSV…";
-  try {
-    const response = await call("GET", "/v1/reports/engagement", { query: { ...query, format: "csv" }, raw: true });
-    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "engagement.csv";
-    const url = URL.createObjectURL(await response.blob());
-    h("a", { href: url, download: name }).click();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    note.textContent = `Downloaded ${name}.`;
-  } catch (error) {
-    note.textContent = explain(error, "The CSV download");
   }
 }
 
@@ -96,7 +74,7 @@ function exportItem(item) {
   if (item.status === "ready") holder.append(h("button", { type: "button", onclick: () => downloadLink(item, holder) }, "Get download link"));
   if (item.status === "failed") holder.append(item.reason || "The export failed; request it again.");
   if (item.status === "expired") holder.append("Link expired; request the export again.");
-  return h("li", { "data-export": item.export_id, "data-status": item.status }, h("strong", {}, item.format.toUpperCase()), " ", status, " ", h("span", { className: "muted small" }, new Date(item.requested_at).toLocaleString()), facts ? ` · ${facts}` : "", " ", holder);
+  return h("li", { "data-export": item.export_id, "data-status": item.status }, h("strong", {}, item.format.toUpperCase()), " ", status, " ", h("span", { className: "muted small" }, when(item.requested_at)), facts ? ` · ${facts}` : "", " ", holder);
 }
 
 async function refreshExports() {
@@ -105,7 +83,11 @@ async function refreshExports() {
   try {
     const { items } = await get("/v1/exports");
     list.replaceChildren(...items.slice(0, 5).map(exportItem));
-    if (items.some((i) => i.status === "queued" || i.status === "running")) pollTimer = setTimeout(refreshExports, 2000);
+    const finished = new Set(items.filter((i) => i.status !== "queued" && i.status !== "running").map((i) => i.export_id));
+    const before = pending.size;
+    for (const id of pending) if (finished.has(id)) pending.delete(id);
+    if (pending.size < before) onFinished();
+    if (pending.size || items.some((i) => !finished.has(i.export_id))) pollTimer = setTimeout(refreshExports, 2000);
     else refreshBell();
   } catch (error) {
     list.replaceChildren();
@@ -148,7 +130,7 @@ async function refreshBell() {
     bell.dataset.unread = page.unread;
     list.replaceChildren(
       ...(page.items.length
-        ? page.items.map((n) => h("li", { className: n.read ? "read" : "unread" }, h("button", { type: "button", onclick: () => markRead(n) }, h("span", {}, n.title), h("span", { className: "muted small" }, new Date(n.created_at).toLocaleString()))))
+        ? page.items.map((n) => h("li", { className: n.read ? "read" : "unread" }, h("button", { type: "button", onclick: () => markRead(n) }, h("span", {}, n.title), h("span", { className: "muted small" }, when(n.created_at)))))
         : [h("li", { className: "muted" }, "No notifications. Exports you request will show up here when they're ready.")]),
     );
     bellTimer = setTimeout(refreshBell, 15000);
