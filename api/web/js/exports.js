@@ -9,12 +9,13 @@ const FORMATS = [
   ["csv", "exports.csv", "Export CSV"],
   ["pdf", "exports.pdf", "Export PDF"],
 ];
-let pollTimer = null;
 const when = (iso) => new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
 // Exports requested from this page: polled until the list shows them finished (the list
 // may not show a new one at once: the request is folded from the log first).
 const pending = new Set();
+let pollTimer = null;
 let bellTimer = null;
+let onFinished = () => {};
 
 // Whether a capability lets this user export, and a sentence saying why not (/v1/me).
 function capability(me, name, label) {
@@ -23,8 +24,6 @@ function capability(me, name, label) {
   const on = cap.enabled && cap.allowed;
   return { allowed: on, say: on ? null : `${label} export is off: ${cap.reason || `${name} is switched off for your organisation`}.` };
 }
-
-let onFinished = () => {};
 
 // filters(): the page's current grouping and filters; finished(): called when an export
 // requested here is done (the overview's "Reports generated" has moved).
