@@ -37,7 +37,7 @@ class DemoShape:
     end: date = date(2026, 11, 29)
     seed: int = 7
     dropout: float = 0.012
-    dormant: float = 0.36  # alumni who never come back
+    dormant: float = 0.42  # alumni who never come back
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _learners(shape: DemoShape, rng: random.Random) -> list[Learner]:
                 diligence=rng.betavariate(5, 1.6),
                 finishes=rng.random() >= shape.dropout,
                 offset=None if rng.random() < shape.dormant else rng.randrange(28),
-                visit=rng.randint(2, 4),
+                visit=rng.randint(1, 3),
             )
         )
     return people
@@ -120,7 +120,7 @@ def demo_history(shape: DemoShape) -> Iterator[dict[str, Any]]:
             yield from _join(event, t, learner, morning - timedelta(hours=2))
         yield from _cohort_day(event, shape, d, day, morning)
         for learner in learners:
-            yield from _learner_day(event, rng, learner, d, day, morning, shape.days - 42)
+            yield from _learner_day(event, rng, learner, d, day, morning, shape.days - 63)
         if d >= shape.days - shape.tick_days:
             yield event("engagement.recompute_requested", {"day": day.isoformat()}, morning + timedelta(hours=18))
 
@@ -145,9 +145,9 @@ def _join(event: Any, t: str, learner: Learner, when: datetime) -> Iterator[dict
 
 
 def _visit(learner: Learner, d: int, campaign: int) -> int:
-    """Days of an alumnus's visit; a refresher campaign six weeks ago lengthens them by a
-    day, reaching every alumnus over three weeks (the chart's recent rise)."""
-    return learner.visit + (d >= campaign + learner.index % 21)
+    """Days of an alumnus's visit. A refresher campaign launched nine weeks ago lengthens
+    them by a day every three weeks (alumni joining it on different days): the chart's rise."""
+    return learner.visit + max(0, (d - campaign + learner.index % 21) // 21)
 
 
 def _running(start: int, d: int) -> bool:
