@@ -23,8 +23,8 @@ const GROUPS = {
 const ORDER = ["tenant", "program", "cohort", "learner"];
 const TABLE_LIMIT = 200;
 
-const state = { me: null, groupBy: "learner", programId: "", cohortId: "" };
-export const filters = () => ({ group_by: state.groupBy, program_id: state.programId, cohort_id: state.cohortId });
+const state = { groupBy: "learner", programId: "", cohortId: "" };
+const filters = () => ({ group_by: state.groupBy, program_id: state.programId, cohort_id: state.cohortId });
 
 function showSignin(reason) {
   $("page").hidden = true;
@@ -200,7 +200,6 @@ async function start() {
     if (error.kind !== "signin") fill($("overview"), message("error", explain(error, "Your profile")));
     return;
   }
-  state.me = me;
   const roles = me.roles || [];
   $("who").textContent = `${me.user_id} · ${me.tenant_id} · ${roles.join(", ").replaceAll("_", " ")}`;
   const reader = roles.some((r) => REPORT_ROLES.includes(r));

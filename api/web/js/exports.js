@@ -59,7 +59,7 @@ async function requestExport(format, query) {
 async function downloadLink(item, holder) {
   try {
     const link = await post(`/v1/exports/${encodeURIComponent(item.export_id)}/link`);
-    holder.replaceChildren(h("a", { href: link.url, className: "download", rel: "noopener", "data-export": item.export_id }, `Download ${item.format.toUpperCase()}`), h("span", { className: "muted small" }, ` link valid until ${new Date(link.expires_at).toUTCString()}`));
+    holder.replaceChildren(h("a", { href: link.url, className: "download", rel: "noopener", "data-export": item.export_id }, `Download ${item.format.toUpperCase()}`), h("span", { className: "muted small" }, ` link valid until ${when(link.expires_at)}`));
     holder.querySelector("a").focus();
   } catch (error) {
     holder.textContent = explain(error, "The download link");
