@@ -44,6 +44,7 @@ schemas: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # requirements.lock: the runtime dependencies resolved in a fresh venv (the Docker image installs these).
 lock:

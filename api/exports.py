@@ -139,7 +139,7 @@ def _one(pool: Any, principal: Principal, export_id: str) -> dict[str, Any]:
         ).fetchone()
     if row is None:  # another user's or tenant's export does not exist for you
         raise Problem(404, "Not found", f"export {export_id!r} not found")
-    return row
+    return dict(row)
 
 
 @router.get("/v1/exports/{export_id}", response_model=Export, summary="One export and its state")

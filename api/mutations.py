@@ -164,7 +164,12 @@ def _directory_route(path: str, model: type[EventData], summary: str) -> None:
         wait: WaitParam = True,
     ) -> Accepted:
         return await append_mutation(
-            request, principal, _tenant_of(principal, tenant_id), model.TYPE, body.model_dump(mode="json"), wait
+            request,
+            principal,
+            _tenant_of(principal, tenant_id),
+            model.TYPE,
+            body.model_dump(mode="json"),  # type: ignore[attr-defined]
+            wait,
         )
 
     create.__name__ = f"create_{model.TYPE.split('.')[0]}"
@@ -204,7 +209,7 @@ def _learner_link_route(method: str, path: str, model: type[BaseModel], event_ty
             principal,
             _tenant_of(principal, tenant_id),
             event_type,
-            {"learner_id": learner_id, **body.model_dump()},
+            {"learner_id": learner_id, **body.model_dump()},  # type: ignore[attr-defined]
             wait,
         )
 
@@ -274,13 +279,13 @@ class CapabilityFlags(BaseModel):
         populate_by_name=False,
         json_schema_extra={"minProperties": 1, "examples": [{"exports.csv": True, "exports.pdf": False}]},
     )
-    exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment] - unset means unchanged
-    exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment] - unset means unchanged
-    exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment] - unset means unchanged
-    exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment] - unset means unchanged
-    audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment] - unset means unchanged
+    exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment]  # unset: unchanged
+    exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment]  # unset: unchanged
+    exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment]  # unset: unchanged
+    exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment]  # unset: unchanged
+    audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment]  # unset: unchanged
     roles: dict[Capability, list[Role]] = Field(
-        None,  # type: ignore[assignment] - unset means unchanged
+        None,  # type: ignore[arg-type]  # unset: unchanged
         description='Restrict capabilities to roles, e.g. {"exports.bulk": ["company_admin"]}; [] lifts it.',
     )
 

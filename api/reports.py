@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -20,7 +20,16 @@ from api.db import PoolDep
 from api.deps import Reader
 from api.problems import Problem, problem_responses
 from api.scope import require_report_role, scope_predicate
-from projections.figures import FIGURES
+from projections.database import scalar
+from projections.figures import (
+    COUNT_NAMES,
+    FIGURE_COUNTS,
+    FIGURES,
+    change,
+    exact_figures,
+    relative_change,
+    rounded,
+)
 from projections.runner import READ_MODEL_SCHEMA
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 404, 409, 422))
@@ -111,7 +120,8 @@ def capability_on(capability: str, alias: str = "s") -> sql.Composable:
 def _filters(
     program_id: str | None, cohort_id: str | None, capability: str | None = None
 ) -> tuple[sql.Composable, dict[str, Any]]:
-    parts, params = [sql.SQL("true")], {}
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
     if capability:
         parts.append(capability_on(capability))
     if program_id:
@@ -137,6 +147,8 @@ def rows_query(
     filters, filter_params = _filters(program_id, cohort_id, capability)
     params = {**params, **filter_params, "day": day}
     where = sql.SQL("s.day = %(day)s and {scope} and {filters}").format(scope=scope, filters=filters)
+    if group_by is not GroupBy.learner and _whole_tenant(principal) and not (program_id or cohort_id):
+        return _stored_group_rows(group_by, capability), {**params, "day": day}
     if group_by is GroupBy.learner:
         query = sql.SQL(
             "select s.tenant_id, s.learner_id, u.display_name, s.cohort_id, s.program_id, s.score, "
@@ -154,24 +166,55 @@ def rows_query(
     return query, params
 
 
+def _whole_tenant(principal: Principal) -> bool:
+    """The caller sees every learner of exactly one tenant: its figures are stored by the tick."""
+    return principal.has("company_admin") and not principal.has("platform_admin")
+
+
+def _stored_group_rows(group_by: GroupBy, capability: str | None) -> sql.Composed:
+    """Group rows of the caller's tenant from ``scope_figures`` (an indexed lookup); the
+    completion rate rounded by figures.py's rule, in SQL."""
+    on = capability_on(capability, "f") if capability else sql.SQL("true")
+    return sql.SQL(
+        "select f.tenant_id, nullif(f.scope_id, '') as group_id, f.learners, "
+        "f.median_x2::float8 / 2 as engagement, f.weekly_active, "
+        "round(f.completed::numeric / f.learners, 4) as completion_rate, f.at_risk "
+        "from {rm}.scope_figures f where f.tenant_id = %(scope_tenant)s and f.day = %(day)s "
+        "and f.scope = {scope} and f.learners > 0 and {on} order by 1, 2"
+    ).format(rm=RM, scope=sql.Literal(group_by.value), on=on)
+
+
 def latest_day(conn: Any, principal: Principal) -> date | None:
     scope, params = scope_predicate(principal)
     query = sql.SQL("select max(s.day) from {rm}.daily_scores s where {scope}").format(rm=RM, scope=scope)
-    return conn.execute(query, params).fetchone()[0]
+    return cast(date | None, scalar(conn, query, params))
 
 
 def _figures_by_day(
     conn: Any, principal: Principal, days: list[date], program_id: str | None, cohort_id: str | None
 ) -> dict[date, dict[str, Any]]:
-    scope, params = scope_predicate(principal)
-    filters, filter_params = _filters(program_id, cohort_id)
-    query = sql.SQL(
-        "select s.day, {figures}, max(s.computed_at) as computed_at from {rm}.daily_scores s "
-        "where s.day = any(%(days)s) and {scope} and {filters} group by s.day"
-    ).format(figures=FIGURES, rm=RM, scope=scope, filters=filters)
+    """Exact counts (figures.COUNT_NAMES) and ``computed_at`` per day of the caller's scope:
+    looked up in ``scope_figures`` for one tenant's tenant/program/cohort, else counted live."""
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in COUNT_NAMES)
+    if _whole_tenant(principal) and not (program_id and cohort_id):
+        scope, scope_id = ("cohort", cohort_id) if cohort_id else ("program", program_id or "")
+        scope = scope if cohort_id or program_id else "tenant"
+        query = sql.SQL(
+            "select day, {columns}, computed_at from {rm}.scope_figures where tenant_id = %(tenant)s "
+            "and day = any(%(days)s) and scope = %(scope)s and scope_id = %(scope_id)s and learners > 0"
+        ).format(columns=columns, rm=RM)
+        params: dict[str, Any] = {"tenant": principal.tenant_id, "days": days, "scope": scope, "scope_id": scope_id}
+    else:
+        predicate, params = scope_predicate(principal)
+        filters, filter_params = _filters(program_id, cohort_id)
+        query = sql.SQL(
+            "select s.day, {counts}, max(s.computed_at) as computed_at from {rm}.daily_scores s "
+            "where s.day = any(%(days)s) and {scope} and {filters} group by s.day"
+        ).format(counts=FIGURE_COUNTS, rm=RM, scope=predicate, filters=filters)
+        params = {**params, **filter_params, "days": days}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, {**params, **filter_params, "days": days}).fetchall()
-    return {row.pop("day"): row for row in rows}
+        rows = cur.execute(query, params).fetchall()
+    return {row.pop("day"): {**exact_figures(row), "computed_at": row["computed_at"]} for row in rows}
 
 
 def _target(conn: Any, principal: Principal) -> int:
@@ -187,11 +230,10 @@ def _number(value: Any) -> Any:
 
 
 def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) -> Tile:
-    value = _number(now[name]) if now else None
-    previous = _number(before[name]) if before else None
-    change = value - previous if value is not None and previous is not None else None
-    relative = change / previous if change is not None and previous else None
-    return Tile(value=value, change=change, relative_change=relative)
+    """A figure and its week-over-week change, each rounded once from exact values."""
+    value = now[name] if now else None
+    previous = before[name] if before else None
+    return Tile(value=rounded(value), change=change(value, previous), relative_change=relative_change(value, previous))
 
 
 def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
@@ -316,7 +358,7 @@ def build_report(
             **{name: _tile(now, before, name) for name in ("engagement", "weekly_active", "completion_rate", "at_risk")}
         ),
         series=[
-            SeriesPoint(day=d, engagement=_number(figures[d]["engagement"]) if d in figures else None, target=target)
+            SeriesPoint(day=d, engagement=rounded(figures[d]["engagement"]) if d in figures else None, target=target)
             for d in sorted(days[:weeks])
         ],
     )

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import psycopg
@@ -23,6 +24,7 @@ from bench.bench_projections import fresh_database
 from bench.common import api_server, isolated_settings
 from projections.database import drop_database
 from projections.runner import ensure_schema
+from projections.tick_store import write_scope_figures
 from skillmind.settings import Settings
 
 DAY = "2026-11-27"
@@ -52,11 +54,20 @@ def seed(settings: Settings, database: str, learners: int) -> None:
             [learners],
         )
         conn.execute(
-            "insert into readmodel.daily_scores select 'bench', 'l' || n, %s::date - 7 * w, 'c' || (n %% 48), "
+            "insert into readmodel.daily_scores (tenant_id, learner_id, day, cohort_id, program_id, score, "
+            "signin, attendance, progress, submissions, at_risk, active_7d, completed, tick_sequence, computed_at) "
+            "select 'bench', 'l' || n, %s::date - 7 * w, 'c' || (n %% 48), "
             "'p' || (n %% 48 %% 12), (n * 7 + w) %% 101, 0.5, 0.25, 0.5, 1, (n * 7 + w) %% 101 < 40, n %% 3 > 0, "
             "n %% 10 = 0, 1, now() from generate_series(1, %s) n, generate_series(0, 8) w",
             [DAY, learners],
         )
+        # The tick writes each scored day's scope figures; the seed writes them the same way.
+        with conn.transaction(), conn.cursor() as cur:
+            for week in range(9):
+                day = date.fromisoformat(DAY) - timedelta(weeks=week)
+                write_scope_figures(
+                    cur, "readmodel", {"t": "bench", "day": day, "sequence": 1, "computed_at": datetime.now(UTC)}
+                )
         conn.execute("analyze")
 
 

@@ -26,6 +26,7 @@ from projections.database import create_database, drop_database
 from projections.live import _Transport  # noqa: F401 - registers the read_committed transport
 from projections.rebuild import rebuild
 from projections.runner import LogMessage, ReadModelWriter, ensure_schema
+from projections.scores import TICK_INPUTS
 from schemas.examples import cloud_event
 from skillmind.settings import Settings
 from skillmind.workload import Shape, history, write_log
@@ -108,28 +109,46 @@ def replay_at(scale: float) -> list[Rate]:
     return [baseline, replay, per_event]
 
 
-def recompute_at(learners: int) -> Rate:
-    """Seconds to process one tick for a tenant of ``learners`` enrolled learners."""
+def copy_out_facts(conn: psycopg.Connection, tenant: str) -> int:
+    """The tick's baseline: ``COPY … TO STDOUT`` of every fact row the tick reads (bytes)."""
+    size = 0
+    for table in TICK_INPUTS:
+        query = f"copy (select * from readmodel.{table.name} where tenant_id = %s) to stdout"
+        with conn.cursor().copy(query, [tenant]) as copy:
+            size += sum(len(block) for block in copy)
+    return size
+
+
+def recompute_at(learners: int) -> list[Rate]:
+    """One tick for a tenant of ``learners`` enrolled learners with a week of history, beside
+    reading the same facts out with COPY; the tick is the log's last record, applied alone."""
     settings = isolated_settings()
-    write_log(settings, history(Shape(tenant="big", learners=learners, days=7, ticks=False)))
+    tick = cloud_event("engagement.recompute_requested", {"day": "2026-11-27"}, tenant="big")
+    write_log(settings, [*history(Shape(tenant="big", learners=learners, days=7, ticks=False)), tick])
+    messages = [
+        LogMessage.parse(m.partition(), m.offset(), m.value())
+        for m in read_to_end(settings.kafka, topic_name(settings.kafka, "log"))
+    ]
     database = fresh_database(settings)
     try:
-        rebuild(settings, database=database)
-        tick = cloud_event("engagement.recompute_requested", {"day": "2026-11-27"}, tenant="big")
         with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
-            sequence = conn.execute("select sequence from readmodel.tenant_positions").fetchone()[0]
-            record = {**tick, "sequence": sequence + 1, "appendedat": "2026-11-28T03:00:00Z"}
-            writer = ReadModelWriter(conn, "log", publish=False)
-            rate = timed(
-                f"recompute tick, {learners:,} enrolled learners (learners/s)",
+            ensure_schema(conn)
+            writer = ReadModelWriter(conn, "log", publish=False, contiguous=True)
+            for start in range(0, len(messages) - 1, 5000):
+                writer.apply(messages[start : min(start + 5000, len(messages) - 1)])
+            baseline = timed(
+                f"COPY TO STDOUT of the tick's facts, {learners:,} learners",
                 learners,
-                lambda: writer.apply([LogMessage(0, 10**9, record)]),
+                lambda: copy_out_facts(conn, "big"),
+            )
+            rate = timed(
+                f"recompute tick, {learners:,} enrolled learners", learners, lambda: writer.apply(messages[-1:])
             )
             rows = conn.execute(
                 "select count(*) from readmodel.daily_scores where day = %s", [date(2026, 11, 27)]
             ).fetchone()[0]
             assert rows == learners, rows
-        return rate
+        return [baseline, rate]
     finally:
         drop_database(settings.postgres, database)
 
@@ -137,14 +156,18 @@ def recompute_at(learners: int) -> Rate:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--tick-only", action="store_true", help="only the recompute tick")
     args = parser.parse_args()
-    for scale in args.scale:
+    for scale in [] if args.tick_only else args.scale:
         baseline, *rates = replay_at(scale)
         print(report(rates, baseline))
         print()
-    recomputes = [recompute_at(int(100_000 * s)) for s in args.scale]
-    for rate in recomputes:
-        print(f"{rate.name}: {rate.seconds:.1f} s")
+    for scale in args.scale:
+        baseline, tick = recompute_at(int(100_000 * scale))
+        print(
+            f"{tick.name}: {tick.seconds:.2f} s; {baseline.name}: {baseline.seconds:.2f} s; "
+            f"tick ÷ COPY = {tick.seconds / baseline.seconds:.1f}"
+        )
 
 
 if __name__ == "__main__":

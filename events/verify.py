@@ -46,7 +46,7 @@ def verify_log(
     verifier = ChainVerifier()
     for msg in read_to_end(kafka, topic):
         try:
-            record = json.loads(msg.value())
+            record = json.loads(msg.value() or b"")
         except (TypeError, ValueError):
             record = {"tenantid": (msg.key() or b"?").decode(errors="replace")}
         if not isinstance(record, dict):

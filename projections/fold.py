@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from typing import Any
 
+from projections import tables as t
 from projections.facts import counted, fact_changes
+from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
 from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
 from projections.tables import Upsert
 from schemas.validation import Invalid, Problem, validate_log_record
 
 TICK = "engagement.recompute_requested"
-LoadRows = Callable[[str, date], Mapping[str, Sequence[Mapping[str, Any]]]]
+# Scores a tick (an admitted record): returns its score changes, or writes them itself and
+# returns [] (the PostgreSQL writer scores set-based, see projections/tick_store.py).
+ScoreTick = Callable[[Mapping[str, Any]], list[Upsert]]
 
 
 def order(record: Mapping[str, Any], applied: Mapping[str, int]) -> str:
@@ -26,16 +29,29 @@ def order(record: Mapping[str, Any], applied: Mapping[str, int]) -> str:
 
 
 def is_tick(record: Mapping[str, Any]) -> bool:
-    return record["type"] == TICK
+    return bool(record["type"] == TICK)
 
 
-def changes_for(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert]:
+def changes_for(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert]:
     """Facts for an event; for a tick, the day's scores from the facts as they stand now."""
     if is_tick(record):
-        day = tick_day(record)
-        scores = compute_day(load_rows(record["tenantid"], day), day)
-        return [*score_rows(record["tenantid"], scores, record), counted(record)]
+        return [*score_tick(record), counted(record)]
     return fact_changes(record)
+
+
+def memory_scorer(tables: MemoryTables) -> ScoreTick:
+    """Score ticks from the fact rows in memory, and the day's scope figures (the reference)."""
+
+    def score_tick(record: Mapping[str, Any]) -> list[Upsert]:
+        tenant, day = record["tenantid"], tick_day(record)
+        facts = {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
+        scores = score_rows(tenant, compute_day(facts, day), record)
+        day_scores = {r["learner_id"]: r for r in tables.select(t.DAILY_SCORES, tenant_id=tenant, day=day)}
+        day_scores.update((c.row["learner_id"], c.row) for c in scores)
+        existing = tables.select(t.SCOPE_FIGURES, tenant_id=tenant, day=day)
+        return [*scores, *scope_figure_rows(tenant, day, day_scores.values(), existing, record)]
+
+    return score_tick
 
 
 def position_of(record: object) -> tuple[str, int] | None:
@@ -48,7 +64,7 @@ def position_of(record: object) -> tuple[str, int] | None:
     return tenant, sequence
 
 
-def fold_record(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert] | Problem:
+def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert] | Problem:
     """The changes of one record at its turn in the log, or why the fold cannot take it.
 
     A record the contract does not accept (written around the sequencer, by an older
@@ -62,7 +78,7 @@ def fold_record(record: Mapping[str, Any], load_rows: LoadRows) -> list[Upsert] 
     if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
         record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}
     try:
-        return changes_for(record, load_rows)
+        return changes_for(record, score_tick)
     except (ArithmeticError, LookupError, TypeError, ValueError) as err:
         return Problem("$", "fold_failed", f"{type(err).__name__}: {err}")
 
@@ -71,8 +87,7 @@ def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | 
     """The reference fold: every record in log order into memory (tests, small replays)."""
     tables = tables or MemoryTables()
 
-    def load(tenant: str, _day: date) -> dict[str, list[dict[str, Any]]]:
-        return {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
+    score_tick = memory_scorer(tables)
 
     applied: dict[str, int] = {}
     for record in records:
@@ -80,7 +95,7 @@ def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | 
         if position == "gap":
             raise ValueError(f"records missing before {record['tenantid']} sequence {record['sequence']}")
         if position == "next":
-            changes = fold_record(record, load)
+            changes = fold_record(record, score_tick)
             if not isinstance(changes, Problem):  # the runners quarantine it; memory has no offsets
                 tables.apply(changes)
             applied[record["tenantid"]] = record["sequence"]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import psycopg
@@ -27,10 +26,13 @@ from psycopg.types.json import Jsonb
 
 from events.deadletter import decode_json
 from projections import tables as t
+from projections.database import scalar
 from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_tick, order, position_of
-from projections.store import apply_changes, load_tick_rows
+from projections.scores import tick_day
+from projections.store import apply_changes
 from projections.tables import Upsert, ddl
+from projections.tick_store import Judgements, score_day
 from schemas.validation import Problem, scrub
 
 log = structlog.get_logger(__name__)
@@ -75,7 +77,7 @@ def ddl_fingerprint() -> str:
 
 def create_schema(conn: psycopg.Connection, schema: str) -> None:
     with conn.transaction():
-        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type]
+        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type, unused-ignore]
         conn.execute(sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta")))
         conn.execute(sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()])
         conn.execute(
@@ -88,7 +90,7 @@ def create_schema(conn: psycopg.Connection, schema: str) -> None:
 def ensure_schema(conn: psycopg.Connection, schema: str = READ_MODEL_SCHEMA) -> None:
     """Create the read-model schema if missing; refuse one built from other table definitions."""
     if schema_exists(conn, schema):
-        has_meta = conn.execute("select to_regclass(%s)", [f'"{schema}".meta']).fetchone()[0]
+        has_meta = scalar(conn, "select to_regclass(%s)", [f'"{schema}".meta'])
         row = (
             conn.execute(sql.SQL("select ddl_sha256 from {}").format(sql.Identifier(schema, "meta"))).fetchone()
             if has_meta
@@ -108,12 +110,12 @@ def stored_offsets(conn: psycopg.Connection, schema: str, topic: str) -> dict[in
     query = sql.SQL("select partition, next_offset from {} where topic = %s").format(
         sql.Identifier(schema, "positions")
     )
-    return dict(conn.execute(query, [topic]).fetchall())  # type: ignore[arg-type]
+    return dict(conn.execute(query, [topic]).fetchall())  # type: ignore[arg-type, unused-ignore]
 
 
-def score_payload(change: Upsert, tick: dict[str, Any]) -> dict[str, Any]:
-    """The published record of ``skillmind.engagement-scores.v1`` (see the README's contract)."""
-    row = change.row
+def score_payload(row: Mapping[str, Any], tick: Mapping[str, Any]) -> dict[str, Any]:
+    """The published record of ``skillmind.engagement-scores.v1`` (see the README's contract)
+    for one ``daily_scores`` row."""
     return {
         "id": f"{row['tenant_id']}:{row['learner_id']}:{row['day']}:{row['tick_sequence']}",
         "tenantid": row["tenant_id"],
@@ -152,6 +154,7 @@ class ReadModelWriter:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
+        self.judgements = Judgements()
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
@@ -183,7 +186,7 @@ class ReadModelWriter:
                     ),
                     [list(tenants)],
                 ).fetchall()
-            )  # type: ignore[arg-type]
+            )  # type: ignore[arg-type, unused-ignore]
             for message in messages:
                 batch.take(message)
             batch.flush()
@@ -196,9 +199,6 @@ class ReadModelWriter:
         # Remembered only once committed: a rolled-back attempt must not count as a rewind.
         self._rewound_to.update(batch.outcome.rewind)
         return batch.outcome
-
-    def _load(self, cur: psycopg.Cursor, tenant: str, day: date) -> dict[str, list[dict[str, Any]]]:
-        return load_tick_rows(cur, self.schema, tenant, day)
 
     def _advance(
         self,
@@ -275,18 +275,42 @@ class _Batch:
             return
         if is_tick(record):
             self.flush()  # the tick reads the facts written before it
-        changes = fold_record(record, lambda tn, day: self.writer._load(self.cur, tn, day))
-        if isinstance(changes, Problem):
+        changes = self._fold(message, record)
+        if changes is None:
+            pass  # quarantined: the store refused the tick's scores
+        elif isinstance(changes, Problem):
             self._quarantine(message, changes)
         elif self._write(message, changes):
-            if is_tick(record) and self.writer.publish:
-                self.outbox += [
-                    (p["id"], tenant, Jsonb(p))
-                    for p in (score_payload(c, record) for c in changes if c.table is t.DAILY_SCORES)
-                ]
             self.outcome.applied += 1
         self.applied_seq[tenant] = sequence
         self.next_offsets[message.partition] = message.offset + 1
+
+    def _fold(self, message: LogMessage, record: dict[str, Any]) -> list[Upsert] | Problem | None:
+        """The record's changes; a tick writes its scores here. In the careful path a tick
+        runs in a savepoint, and scores the store refuses quarantine it (None)."""
+        if not (self.careful and is_tick(record)):
+            return fold_record(record, self._score_tick)
+        try:
+            with self.cur.connection.transaction():
+                return fold_record(record, self._score_tick)
+        except psycopg.errors.DataError as err:
+            self._quarantine(message, Problem("$", "store_refused", str(err).splitlines()[0]))
+            return None
+
+    def _score_tick(self, record: Mapping[str, Any]) -> list[Upsert]:
+        """Score the tick's day set-based (projections/tick_store.py) and queue what to publish."""
+        tenant = record["tenantid"]
+        rows = score_day(
+            self.cur,
+            self.writer.schema,
+            tenant,
+            tick_day(record),
+            record,
+            judgements=self.writer.judgements,
+            returning=self.writer.publish,
+        )
+        self.outbox += [(p["id"], tenant, Jsonb(p)) for p in (score_payload(row, record) for row in rows)]
+        return []
 
     def _write(self, message: LogMessage, changes: list[Upsert]) -> bool:
         """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""

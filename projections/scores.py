@@ -131,7 +131,8 @@ def compute_day(rows: Rows, day: date) -> list[DailyScore]:
     ]
 
 
-def _decimal(value: Fraction | None) -> Decimal | None:
+def decimal6(value: Fraction | None) -> Decimal | None:
+    """A component as stored (``numeric(7,6)``): 6 decimals, rounded half up, exactly."""
     if value is None:
         return None
     return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
@@ -151,7 +152,7 @@ def score_rows(tenant: str, scores: Iterable[DailyScore], tick: Mapping[str, Any
                 "cohort_id": s.cohort_id,
                 "program_id": s.program_id,
                 "score": s.score,
-                **{name: _decimal(s.components[name]) for name in COMPONENTS},
+                **{name: decimal6(s.components[name]) for name in COMPONENTS},
                 "at_risk": s.at_risk,
                 "active_7d": s.active_7d,
                 "completed": s.completed,

@@ -6,18 +6,13 @@ Changes are collapsed per key in memory first (the same merge rules as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from projections import tables as t
-from projections.engagement import ScoreSettings
 from projections.memory import merged
-from projections.scores import TICK_INPUTS
 from projections.tables import ALL_TABLES, Table, Upsert
 
 COPY_THRESHOLD = 64  # rows; above it COPY into a staging table beats executemany ~5x
@@ -37,7 +32,7 @@ def _on_conflict(table: Table) -> sql.Composable:
     )
 
 
-def _upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Composed:
+def upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Composed:
     return sql.SQL("insert into {target} as {alias} ({columns}) {source} on conflict ({keys}) {action}").format(
         target=sql.Identifier(schema, table.name),
         alias=sql.Identifier(table.name),
@@ -51,7 +46,7 @@ def _upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Compos
 def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]]) -> None:
     if len(rows) < COPY_THRESHOLD:
         values = sql.SQL("values ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.columns)))
-        cur.executemany(_upsert_sql(schema, table, values), rows)
+        cur.executemany(upsert_sql(schema, table, values), rows)
         return
     staging = sql.Identifier(f"staging_{table.name}")
     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
@@ -63,7 +58,7 @@ def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any,
     with cur.copy(sql.SQL("copy {} ({}) from stdin").format(staging, columns)) as copy:
         for row in rows:
             copy.write_row(row)
-    cur.execute(_upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging)))
+    cur.execute(upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging)))
     cur.execute(sql.SQL("truncate {}").format(staging))
 
 
@@ -78,43 +73,6 @@ def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -
         _write(cur, schema, table, [tuple(row[c] for c in table.columns) for row in rows.values()])
         written += len(rows)
     return written
-
-
-def load_tick_rows(cur: psycopg.Cursor, schema: str, tenant: str, day: date) -> dict[str, list[dict[str, Any]]]:
-    """The tenant's facts a tick for ``day`` may need; date bounds only prune, the pure
-    rules in engagement.py decide what counts."""
-    window_days = _window_days(cur, schema, tenant)
-    first = day - timedelta(days=window_days - 1)
-    bounds: dict[str, tuple[str, Sequence[Any]]] = {
-        t.SIGNIN_DAYS.name: ("day between %s and %s", (first, day)),
-        t.ACTIVITY_DAYS.name: ("day between %s and %s", (day - timedelta(days=6), day)),
-        t.SESSIONS.name: ("starts_on between %s and %s", (first, day)),
-        t.ASSIGNMENTS.name: ("due_on between %s and %s", (first, day)),
-        # finals count forever (completion); other advances only in the window
-        t.PHASE_ADVANCES.name: ("day <= %s and (final or day >= %s)", (day, first)),
-        t.SUBMISSIONS.name: (
-            "day <= %s and assignment_id in (select assignment_id from {schema}.assignments a "
-            "where a.tenant_id = %s and a.due_on between %s and %s)",
-            (day, tenant, first, day),
-        ),
-    }
-    rows: dict[str, list[dict[str, Any]]] = {}
-    with cur.connection.cursor(row_factory=dict_row) as dict_cur:
-        for table in TICK_INPUTS:
-            condition, params = bounds.get(table.name, ("true", ()))
-            query = sql.SQL("select * from {t} where tenant_id = %s and " + condition).format(
-                t=sql.Identifier(schema, table.name), schema=sql.Identifier(schema)
-            )
-            rows[table.name] = dict_cur.execute(query, (tenant, *params)).fetchall()
-    return rows
-
-
-def _window_days(cur: psycopg.Cursor, schema: str, tenant: str) -> int:
-    query = sql.SQL("select window_days from {t} where tenant_id = %s").format(
-        t=sql.Identifier(schema, t.TENANT_SETTINGS.name)
-    )
-    row = cur.execute(query, (tenant,)).fetchone()
-    return row[0] if row and row[0] else ScoreSettings().window_days
 
 
 def table_checksums(conn: psycopg.Connection, schema: str, *, tenant: str | None = None) -> dict[str, str]:

@@ -123,9 +123,11 @@ SUBMISSIONS = Table("submissions", (TENANT, ("assignment_id", "text"), LEARNER),
 # -- the audit trail's volume, per day and type (exactly once like every row, so counts add up) ---------
 EVENT_DAYS = Table("event_days", (TENANT, ("type", "text"), DAY), (("kind", "text"), ("count", "bigint")), "add_count")
 # -- scores ----------------------------------------------------------------------------------
+# Keyed (tenant, day, learner): a tick writes one day of a tenant in key order, and the
+# reports read one day (or a few) of a tenant; the key serves both without another index.
 DAILY_SCORES = Table(
     "daily_scores",
-    (TENANT, LEARNER, DAY),
+    (TENANT, DAY, LEARNER),
     (
         ("cohort_id", "text"),
         ("program_id", "text"),
@@ -140,7 +142,25 @@ DAILY_SCORES = Table(
         ("tick_sequence", "bigint"),
         ("computed_at", "timestamptz"),
     ),
-    indexes=(("tenant_id", "day"), ("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
+    indexes=(("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
+)
+# The figures of each tenant, program and cohort on a scored day, written by the tick in its
+# transaction (projections/figures.py): exact integers, so tiles and series are lookups and
+# every rate is rounded once, at the edge. ``scope_id`` is '' for the tenant scope and for
+# learners without a program/cohort; a scope emptied by a later tick of the day keeps a row
+# with ``learners`` 0.
+SCOPE_FIGURES = Table(
+    "scope_figures",
+    (TENANT, DAY, ("scope", "text"), ("scope_id", "text")),
+    (
+        ("learners", "integer"),
+        ("median_x2", "integer"),
+        ("weekly_active", "integer"),
+        ("completed", "integer"),
+        ("at_risk", "integer"),
+        ("tick_sequence", "bigint"),
+        ("computed_at", "timestamptz"),
+    ),
 )
 
 # -- exports and notifications (issue 10): each event fills in its part of the row --------------
@@ -229,6 +249,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SUBMISSIONS,
     EVENT_DAYS,
     DAILY_SCORES,
+    SCOPE_FIGURES,
     EXPORTS,
     NOTIFICATION_PREFERENCES,
     WEBHOOKS,

@@ -107,8 +107,9 @@ def _read_models_current(settings: Settings) -> None:
     """The demo rebuilds read models left by an older version instead of refusing to start."""
     import psycopg
 
+    from projections.errors import ReadModelOutdated
     from projections.rebuild import rebuild
-    from projections.runner import ReadModelOutdated, ensure_schema
+    from projections.runner import ensure_schema
 
     with psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn:
         try:

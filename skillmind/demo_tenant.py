@@ -188,8 +188,8 @@ def _learner_day(
         last_week = week == COHORT_WEEKS - 1
         if day.weekday() == 2 and (rng.random() < keen or (last_week and learner.finishes)):
             final = last_week and learner.finishes
-            data = {"learner_id": lid, "program_id": learner.program, "phase": week + 1, "final": final}
-            yield event("phase.advanced", data, at + timedelta(hours=4))
+            phase = {"learner_id": lid, "program_id": learner.program, "phase": week + 1, "final": final}
+            yield event("phase.advanced", phase, at + timedelta(hours=4))
     elif learner.offset is not None and learner.finishes and (d - learner.offset) % 28 < _visit(learner, d, campaign):
         # An alumnus comes back once every four weeks for a few days (a refresher).
         for k in range(rng.randint(1, 3)):

@@ -15,7 +15,7 @@ from events.sequencing import Append, SequencerState
 from projections import tables as t
 from projections.engagement import round_half_up, score
 from projections.fold import fold_in_memory
-from projections.scores import _decimal
+from projections.scores import decimal6
 from schemas.examples import cloud_event
 from schemas.validation import Valid, validate_event
 
@@ -25,7 +25,7 @@ W = ["signin", "attendance", "progress", "submissions"]
 
 def q(value: Fraction) -> object:
     """A component as stored (6 decimals, half up)."""
-    return _decimal(value)
+    return decimal6(value)
 
 
 def at(day: date, hour: int = 10) -> datetime:

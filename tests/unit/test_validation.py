@@ -209,3 +209,31 @@ def test_envelope_id_has_the_id_alphabet() -> None:
         judged = validate_event({**_event("learner.signed_in"), "id": bad})
         assert isinstance(judged, Invalid), bad
         assert "id" in {p.field for p in judged.problems}
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400)
+@given(_json_values)
+def test_the_fast_safety_check_agrees_with_the_full_scan(value: object) -> None:
+    from schemas.validation import _all_safe, _unsafe
+
+    assert _all_safe(value) == (not list(_unsafe(value, "")))
+
+
+def test_the_fast_safety_check_refuses_what_nests_too_deep() -> None:
+    from schemas.validation import MAX_DEPTH, _all_safe, _unsafe
+
+    deep: object = 1
+    for _ in range(MAX_DEPTH + 1):
+        deep = [deep]
+    assert not _all_safe(deep) and list(_unsafe(deep, ""))
