@@ -21,7 +21,15 @@ from api.deps import Reader
 from api.problems import Problem, problem_responses
 from api.scope import require_report_role, scope_predicate
 from projections.database import scalar
-from projections.figures import COUNT_NAMES, FIGURE_COUNTS, FIGURES, change, exact_figures, rounded
+from projections.figures import (
+    COUNT_NAMES,
+    FIGURE_COUNTS,
+    FIGURES,
+    change,
+    exact_figures,
+    relative_change,
+    rounded,
+)
 from projections.runner import READ_MODEL_SCHEMA
 from schemas.types import ID_PATTERN
 
@@ -73,6 +81,10 @@ GROUP_COLUMNS = (
 class Tile(BaseModel):
     value: float | None = Field(description="The figure on `day`.")
     change: float | None = Field(description="Week-over-week change (value on day − value on day−7).")
+    relative_change: float | None = Field(
+        default=None,
+        description="Week-over-week change relative to day−7 (change ÷ value on day−7); null when that is 0 or null.",
+    )
 
 
 class Tiles(BaseModel):
@@ -222,7 +234,7 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     """A figure and its week-over-week change, each rounded once from exact values."""
     value = now[name] if now else None
     previous = before[name] if before else None
-    return Tile(value=rounded(value), change=change(value, previous))
+    return Tile(value=rounded(value), change=change(value, previous), relative_change=relative_change(value, previous))
 
 
 def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
