@@ -15,7 +15,12 @@ from psycopg.types.string import TextLoader
 
 from api.csv_writer import CsvWriter
 
-CONTENT_TYPES = {"csv": "text/csv", "pdf": "application/pdf", "parquet": "application/vnd.apache.parquet"}
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "pdf": "application/pdf",
+    "parquet": "application/vnd.apache.parquet",
+    "audit": "text/csv",  # the audit export's CSV; its signed manifest is a second object
+}
 BATCH_ROWS = 5000
 
 COMPONENT = pa.decimal128(7, 6)
