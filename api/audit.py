@@ -290,10 +290,15 @@ def list_holds(
 # -- the audit export request (run by the export pipeline) ---------------------------------------
 
 
+# The types of the contract, as an enum the OpenAPI document shows (and clients can pick from).
+KnownEventType = Literal.__getitem__(tuple(event_types()))
+
+
 class AuditExportRequest(BaseModel):
     """Which part of the tenant's log to export. Each bound is a sequence or a time (when the
-    log appended the record, ``appendedat``), not both; absent bounds are open. ``types``
-    keeps full rows for those types only; the others become stubs so the chain still links."""
+    log appended the record, ``appendedat``); given both, the sequence wins; bounds given
+    backwards are read forwards; absent bounds are open. ``types`` keeps full rows for those
+    types only; the others become stubs so the chain still links."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -303,21 +308,19 @@ class AuditExportRequest(BaseModel):
     to_sequence: int | None = Field(None, ge=1, le=2**53 - 1)
     from_time: QueryTime | None = None
     to_time: QueryTime | None = None
-    types: list[EventType] | None = Field(None, min_length=1, max_length=100)
+    types: list[KnownEventType] | None = Field(None, min_length=1, max_length=100)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _bounds(self) -> AuditExportRequest:
-        if self.from_sequence is not None and self.from_time is not None:
-            raise ValueError("give from_sequence or from_time, not both")
-        if self.to_sequence is not None and self.to_time is not None:
-            raise ValueError("give to_sequence or to_time, not both")
+        # Lenient on purpose: every schema-valid request means one range (no 422 to decode).
+        if self.from_sequence is not None:
+            self.from_time = None
+        if self.to_sequence is not None:
+            self.to_time = None
         if self.from_sequence and self.to_sequence and self.from_sequence > self.to_sequence:
-            raise ValueError("from_sequence must not be after to_sequence")
+            self.from_sequence, self.to_sequence = self.to_sequence, self.from_sequence
         if self.from_time and self.to_time and self.from_time > self.to_time:
-            raise ValueError("from_time must not be after to_time")
-        unknown = sorted(set(self.types or ()) - set(event_types()))
-        if unknown:
-            raise ValueError(f"unknown event types {unknown}; known: {', '.join(event_types())}")
+            self.from_time, self.to_time = self.to_time, self.from_time
         return self
 
 

@@ -63,7 +63,8 @@ Email = Annotated[
         # Published in v1; \s already keeps TAB/LF/CR out, and the generic scan of
         # ``schemas.validation`` refuses the other controls in every field, this one included.
         pattern=r"^[^@\s]+@[^@\s]+$",
-        json_schema_extra={"not": {"pattern": f"[{FORBIDDEN_CONTROLS}]"}},
+        # U+0085 is whitespace to the validator's regex engine (Unicode \s) but not to ECMA-262's.
+        json_schema_extra={"not": {"pattern": f"[{FORBIDDEN_CONTROLS}\\u0085]"}},
         description="An e-mail address (RFC 5321 length limit: 254); no spaces or control characters.",
     ),
 ]
