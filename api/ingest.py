@@ -111,6 +111,10 @@ def parse_json(body: bytes) -> Any:
         return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise Problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {err}") from err
+    except RecursionError as err:
+        raise Problem(400, "Malformed JSON", "the body nests too deeply (at most 16 levels are allowed)") from err
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise Problem(400, "Malformed JSON", f"the body holds a number no event can have: {err}") from err
 
 
 def _items(content_type: str, payload: Any, max_batch: int) -> list[Any]:

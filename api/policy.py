@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.auth import Principal
 from schemas.envelope import Envelope
-from schemas.types import EventData
+from schemas.types import NOT_IN_DIRECTORY, EventData
 from schemas.v1 import (
     AuditExportRequested,
     ExportLinkIssued,
@@ -24,7 +24,6 @@ MUTATION_WRITERS = ("company_admin", "platform_admin")
 # to its own rank, never above. platform_admin is outside any tenant's directory: the
 # identity provider issues it, no tenant API grants or revokes it.
 ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
-NOT_IN_DIRECTORY = "platform_admin"
 # Auditors place legal holds too (issue 11). Releasing one needs its placer or a company
 # admin; only the DELETE endpoint can check the placer (it reads the hold), so it alone
 # passes ``also=("auditor",)``: through the generic doors only admins release.

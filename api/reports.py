@@ -346,7 +346,8 @@ def build_report(
         query, params = rows_query(principal, day, group_by, program_id, cohort_id)
         with conn.cursor(row_factory=dict_row) as cur:
             rows = [{k: _number(v) for k, v in r.items()} for r in cur.execute(query, params)]
-    days = [day - timedelta(weeks=n) for n in range(max(weeks, 2))]
+    # Weeks before the first representable day (0001-01-01) simply have no point.
+    days = [day - timedelta(weeks=n) for n in range(max(weeks, 2)) if day.toordinal() > 7 * n]
     figures = _figures_by_day(conn, principal, days, program_id, cohort_id)
     target = _target(conn, principal)
     now, before = figures.get(day), figures.get(day - timedelta(weeks=1))

@@ -96,6 +96,15 @@ class ExportRunner:
             self._audit(job, principal)
             return
         params = ExportParams.model_validate(job["params"])
+        try:
+            self._report(job, principal, params)
+        except (ArithmeticError, ValueError, psycopg.errors.DataError) as err:
+            # The request's own doing (e.g. a day no series can be drawn back from): retrying
+            # cannot help, so the export fails now and says why.
+            self._fail(tenant, export_id, principal.user_id, f"cannot be made: {type(err).__name__}: {err}")
+
+    def _report(self, job: Mapping[str, Any], principal: Principal, params: ExportParams) -> None:
+        tenant, export_id, export_format = principal.tenant_id, job["export_id"], job["format"]
         with psycopg.connect(self.settings.postgres.conninfo(self.database)) as conn:
             refusal = export_refusal(conn, principal, export_format, params, self.settings.exports.bulk_rows)
             if refusal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
 from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
 from projections.tables import Upsert
+from schemas.types import ID_PATTERN, MAX_SAFE_INTEGER, NOT_IN_DIRECTORY
 from schemas.validation import Invalid, Problem, validate_log_record
 
 TICK = "engagement.recompute_requested"
@@ -67,7 +69,15 @@ def position_of(record: object) -> tuple[str, int] | None:
     tenant, sequence = record.get("tenantid"), record.get("sequence")
     if not isinstance(tenant, str) or isinstance(sequence, bool) or not isinstance(sequence, int):
         return None
+    # Both are written to the positions table: only a valid id and a sequence a bigint (and
+    # JCS) holds may count as a position, else one record written around the sequencer
+    # would fail every batch it is in.
+    if not _ID.fullmatch(tenant) or len(tenant) > 128 or not 1 <= sequence <= MAX_SAFE_INTEGER:
+        return None
     return tenant, sequence
+
+
+_ID = re.compile(ID_PATTERN)
 
 
 def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert] | Problem:
@@ -81,6 +91,9 @@ def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert
     judged = validate_log_record(record)
     if isinstance(judged, Invalid):
         return judged.problems[0]
+    granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]
+    if judged.envelope.type in ("role.granted", "user.registered") and NOT_IN_DIRECTORY in granted:
+        return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted through a tenant")
     if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
         record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}
     try:

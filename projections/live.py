@@ -146,7 +146,12 @@ class LiveProjections:
                 while not stop.is_set() and not self.app.should_stop and self.failure is None:
                     await asyncio.sleep(0.2)
             finally:
-                await self.app.stop()
+                # A crashed agent can leave faust's stop waiting on it: bound the wait, so the
+                # failure reaches the supervisor (which restarts us) instead of hanging here.
+                try:
+                    await asyncio.wait_for(self.app.stop(), timeout=30)
+                except TimeoutError:
+                    log.error("projections.stop_timed_out")
 
         logging.getLogger("faust").setLevel(logging.WARNING)
         try:

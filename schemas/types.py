@@ -21,6 +21,9 @@ Role = Literal[
     "ingest",
 ]
 ROLES: tuple[str, ...] = get_args(Role)
+# The identity provider issues platform_admin; no tenant's directory holds it, so no event
+# grants it (the API refuses such a grant, and the fold sets aside one written around the API).
+NOT_IN_DIRECTORY = "platform_admin"
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 

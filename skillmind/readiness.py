@@ -25,6 +25,7 @@ from events.topics import topic_name
 from projections.database import scalar
 from skillmind.settings import Settings
 
+FORGET_DEAD_AFTER_S = 300.0
 STAGE_OF = {"sequencer": "inbox", "projections": "log"}  # which lag each component works off
 
 
@@ -59,11 +60,13 @@ def component_problems(
     report = {}
     for component in required:
         lag = lags.get(STAGE_OF.get(component, ""), 0)
-        problems = [
-            problem
-            for row in live.get(component, [])
-            if (problem := _instance_problem(row, lag, partitions, stale_s, stall_s))
-        ]
+        rows = live.get(component, [])
+        healthy = [r for r in rows if _instance_problem(r, lag, partitions, stale_s, stall_s) is None]
+        if healthy:
+            # A peer took over: an instance dead for long (scaled down, or killed and never
+            # restarted under its id) no longer makes the service unready; a recent death does.
+            rows = [r for r in rows if r.beat_age_s <= FORGET_DEAD_AFTER_S]
+        problems = [problem for row in rows if (problem := _instance_problem(row, lag, partitions, stale_s, stall_s))]
         if not live.get(component):
             problems.append("not running: no live instance has reported")
         report[component] = "; ".join(problems) or "ok"

@@ -99,7 +99,10 @@ LOG_POISON_RULES = {
     "unknown_type",
     "less_than_equal",
     "sequence_replayed",
+    "no_position",
+    "role_not_grantable",
 }
+LOG_POISON_RECORDS = len(LOG_POISON_RULES) + 1  # two records have no usable position
 
 
 def _log_poison(settings: Settings) -> None:
@@ -118,6 +121,15 @@ def _log_poison(settings: Settings) -> None:
     phase = {**EXAMPLE_DATA["phase.advanced"], "phase": 2**31}
     _produce(settings, log_topic, "rogue3", [_forged("rogue3", 1, "phase.advanced", phase, "p1")])
     _produce(settings, log_topic, "acme", [_forged("acme", 1, "learner.signed_in", {"learner_id": "l"}, "again")])
+    # Positions no positions table can hold: a tenant id with U+0000, a sequence beyond bigint.
+    _produce(
+        settings,
+        log_topic,
+        "rogue4",
+        [b'{"tenantid": "a\\u0000b", "sequence": 1}', b'{"tenantid": "r", "sequence": 9223372036854775808}'],
+    )
+    grant = {"user_id": "u1", "role": "platform_admin"}
+    _produce(settings, log_topic, "rogue5", [_forged("rogue5", 1, "role.granted", grant, "g1")])
 
 
 def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
@@ -136,9 +148,10 @@ def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
         assert {"json_invalid", "integer_range", "control_character", "lone_surrogate"} <= rules
         quarantined = wait_until(
             "every log poison in the quarantine",
-            lambda: (rows := quarantine_rows(settings)) and {r["rule"] for r in rows} >= LOG_POISON_RULES and rows,
+            lambda: (rows := quarantine_rows(settings)) and len(rows) >= LOG_POISON_RECORDS and rows,
         )
-        assert len(quarantined) == len(LOG_POISON_RULES)
+        assert len(quarantined) == LOG_POISON_RECORDS
+        assert {r["rule"] for r in quarantined} == LOG_POISON_RULES
         by_rule = {r["rule"]: r for r in quarantined}
         assert by_rule["sequence_gap"]["tenant_id"] == "rogue" and by_rule["sequence_gap"]["sequence"] == 5
         assert by_rule["sequence_replayed"]["tenant_id"] == "acme"
@@ -148,7 +161,7 @@ def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
         # Other tenants (and the poisoned one) keep folding; readiness is honest about it.
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l0")
         ready = wait_until("ready", lambda: (r := client.get("/readyz")).status_code == 200 and r.json())
-        assert ready["quarantined"] == len(LOG_POISON_RULES) and ready["failing"] == []
+        assert ready["quarantined"] == LOG_POISON_RECORDS and ready["failing"] == []
 
     live = checksums(settings)
     assert rebuild(settings) == live
