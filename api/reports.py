@@ -350,7 +350,7 @@ def build_report(
     days = [day - timedelta(weeks=n) for n in range(max(weeks, 2)) if day.toordinal() > 7 * n]
     figures = _figures_by_day(conn, principal, days, program_id, cohort_id)
     target = _target(conn, principal)
-    now, before = figures.get(day), figures.get(day - timedelta(weeks=1))
+    now, before = figures.get(day), (figures.get(day - timedelta(weeks=1)) if day.toordinal() > 7 else None)
     return EngagementReport.model_construct(
         day=day,
         group_by=group_by,
