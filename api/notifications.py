@@ -8,9 +8,11 @@ the log: it is shown once, stored apart (``webhook_secrets``), and never appende
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -178,6 +180,32 @@ class DeliveryList(BaseModel):
     items: list[Delivery]
 
 
+def url_refusal(url: str, allow_private: bool) -> str | None:
+    """Why a webhook URL may not be called from inside our network, or None.
+
+    Literal loopback, private, link-local (cloud metadata), multicast and reserved addresses
+    and ``localhost`` are refused unless ``api.webhook_private_targets`` is on; DNS names are
+    not resolved here — production deployments route webhooks through an egress proxy."""
+    host = (urlsplit(url).hostname or "").lower()
+    if allow_private:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is this machine"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+    ):
+        return f"{host} is not a public address"
+    return None
+
+
 def _admin(principal: Principal) -> None:
     if not principal.has("company_admin", "platform_admin"):
         raise Problem(403, "Forbidden", "webhooks are managed by a company_admin")
@@ -192,6 +220,14 @@ async def subscribe(
     from jobs.webhooks import new_secret
 
     _admin(principal)
+    refusal = url_refusal(body.url, request.app.state.settings.api.webhook_private_targets)
+    if refusal:
+        raise Problem(
+            422,
+            "Invalid webhook URL",
+            f"url: {refusal}",
+            errors=[{"field": "url", "rule": "private_address", "message": refusal}],
+        )
     webhook_id, secret = f"wh-{uuid.uuid4().hex[:20]}", new_secret()
     await run_in_threadpool(_store_secret, pool, principal.tenant_id, webhook_id, secret)
     data = {"webhook_id": webhook_id, "url": body.url, "event_types": body.event_types}

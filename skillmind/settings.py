@@ -121,6 +121,10 @@ class ApiSettings(BaseModel):
         ["sequencer", "projections", "scheduler", "exports", "notifications"],
         description="Components /readyz requires a live, progressing instance of (heartbeats in PostgreSQL).",
     )
+    webhook_private_targets: bool = Field(
+        False,
+        description="Allow webhook URLs on loopback, private and link-local addresses (local testing only).",
+    )
     heartbeat_stale_s: float = Field(10.0, gt=0, description="A heartbeat older than this: the instance is gone.")
     stall_s: float = Field(30.0, gt=0, description="Work waiting and no progress for this long: stalled.")
 

@@ -36,7 +36,8 @@ def pipeline_settings(log_settings: Settings, report_db: Settings) -> Iterator[S
     )
     client = make_client(s3)
     ensure_buckets(client, s3)
-    yield log_settings.model_copy(update={"postgres": report_db.postgres, "s3": s3})
+    api = log_settings.api.model_copy(update={"webhook_private_targets": True})  # receivers run on loopback
+    yield log_settings.model_copy(update={"postgres": report_db.postgres, "s3": s3, "api": api})
     for bucket in (s3.exports_bucket, s3.archive_bucket):
         for obj in client.list_objects(bucket, recursive=True, include_version=True):
             with contextlib.suppress(S3Error):  # an object still under legal hold stays

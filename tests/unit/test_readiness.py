@@ -58,3 +58,10 @@ def test_stalled_only_with_work_waiting_beyond_transaction_markers() -> None:
 def test_one_healthy_instance_does_not_hide_a_dead_one() -> None:
     rows = [row("sequencer"), row("scheduler"), row("projections"), row("projections", instance="1", beat_age_s=60.0)]
     assert "instance 1: no heartbeat" in check(rows)["projections"]
+
+
+def test_a_long_dead_instance_stops_counting_once_a_peer_took_over() -> None:
+    rows = [row("sequencer"), row("scheduler"), row("projections"), row("projections", instance="1", beat_age_s=900.0)]
+    assert check(rows)["projections"] == "ok"
+    alone = [row("sequencer"), row("scheduler"), row("projections", instance="1", beat_age_s=900.0)]
+    assert "no heartbeat for 900 s" in check(alone)["projections"]
