@@ -88,8 +88,10 @@ class Overview(BaseModel):
     day: date | None = Field(description="The latest computed day in your scope; the figures' reference day.")
     programs_tracked: int
     median_engagement: float | None
-    reports_generated_30d: int = Field(description="`export.completed` events dated in the 30 days ending on `day`.")
-    audit_events: int
+    reports_generated_30d: int = Field(
+        description="`export.completed` events appended in the 30 days ending on the tenant's latest append day."
+    )
+    audit_events: int = Field(description="Records in the tenant's audit trail (its whole log).")
 
 
 def _latest_day(conn: Any, principal: Principal) -> date | None:
@@ -118,12 +120,14 @@ def _overview(conn: Any, principal: Principal) -> Overview:
         ).format(figures=FIGURES, rm=RM, scope=scope),
         params,
     ).fetchone()
+    # Dated by the log: the 30 days end on the tenant's latest append day (an export finished
+    # today counts today); the audit trail is every record of the tenant's log.
     audit, exports = conn.execute(
         sql.SQL(
-            "select coalesce(sum(count) filter (where kind = 'mutation'), 0), "
-            "coalesce(sum(count) filter (where type = 'export.completed' "
-            "and day > %(day)s::date - 30 and day <= %(day)s::date), 0) "
-            "from {rm}.event_days where tenant_id = %(tenant)s"
+            "with t as (select * from {rm}.event_days where tenant_id = %(tenant)s), "
+            "last as (select max(day) as day from t) "
+            "select coalesce(sum(count), 0), coalesce(sum(count) filter (where type = 'export.completed' "
+            "and t.day > last.day - 30), 0) from t, last"
         ).format(rm=RM),
         params,
     ).fetchone()

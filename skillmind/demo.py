@@ -77,11 +77,50 @@ def seed_demo(settings: Settings) -> None:
         return
     shape = DemoShape(tenant=TENANT, end=datetime.now(UTC).date() - timedelta(days=1))
     written = write_log(settings, _with_progress(demo_history(shape), shape.days))
+    requested = request_reports(settings)
     click.echo(
         f"\nSeeded tenant '{TENANT}': {written:,} log records ({shape.programs} programs, "
-        f"{shape.learners:,} learners, {shape.days} days, ticks for the last {shape.tick_days}). "
-        "The pipeline is folding them now: scores appear in a few minutes.\n"
+        f"{shape.learners:,} learners, {shape.days} days, ticks for the last {shape.tick_days}), "
+        f"and {requested} report exports requested through the inbox (the export worker runs "
+        "them). The pipeline is folding them now: scores appear in a few minutes.\n"
     )
+
+
+DEMO_REPORTS = 280  # "Reports generated (30 days)" on the product page
+
+
+def request_reports(settings: Settings, count: int = DEMO_REPORTS) -> int:
+    """Real background exports (CSV and Parquet by program), requested like a user would —
+    through the inbox as ``export.requested`` of the demo's company admin — so the overview's
+    "Reports generated" counts real ``export.completed`` events. Fixed ids: never twice."""
+    from events.inbox import InboxWriter
+    from schemas.examples import cloud_event
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [
+        cloud_event(
+            "export.requested",
+            {
+                "export_id": f"demo-report-{n}",
+                "format": "parquet" if n % 5 == 0 else "csv",
+                "params": {"group_by": "program", "weeks": 8},
+                "requested_by": "admin-1",
+                "roles": ["company_admin"],
+            },
+            tenant=TENANT,
+            event_id=f"demo-report-{n}",
+            time=now,
+            source="/skillmind/demo",
+            actor="admin-1",
+        )
+        for n in range(count)
+    ]
+    writer = InboxWriter(settings.kafka)
+    try:
+        writer.append(events)
+    finally:
+        writer.close()
+    return count
 
 
 def print_links(settings: Settings) -> None:
