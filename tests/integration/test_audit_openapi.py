@@ -37,7 +37,7 @@ def test_the_audit_operations_honour_their_openapi(api_settings: Settings, roles
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         headers = {"Authorization": f"Bearer {mint_token(api_settings.api, tenant='acme', user='aud-1', roles=roles)}"}
         operations = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path.startswith(AUDIT_PATHS)]
-        assert len(operations) == 5, [op.path for op in operations]
+        assert len(operations) == 6, [op.path for op in operations]
         for operation in operations:
 
             @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
