@@ -17,7 +17,7 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
-COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications"}
+COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications", "archiver"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (
@@ -214,12 +214,15 @@ def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
 @main.command()
 @click.option("--tenant", default=None, help="Re-fold only this tenant's rows, in place.")
 @click.option("--check", is_flag=True, help="Print the live tables' checksums; rebuild nothing.")
+@click.option("--from-archive", is_flag=True, help="Read the Parquet archive, then the Kafka tail after it.")
 @click.pass_obj
-def replay(settings: Settings, tenant: str | None, check: bool) -> None:
+def replay(settings: Settings, tenant: str | None, check: bool, from_archive: bool) -> None:
     """Rebuild the read models from offset zero into a fresh schema, swap it in, print checksums.
 
     The read models are one projection (scores are computed from the facts), so they are
-    rebuilt together; --tenant re-folds a single tenant's rows in place.
+    rebuilt together; --tenant re-folds a single tenant's rows in place. --from-archive
+    reads the archived messages and then Kafka from the archived offsets on: the same
+    messages, so the same checksums, also after `skillmind archive trim`.
     """
     from events.reader import partitions_of
     from events.topics import topic_name
@@ -230,6 +233,10 @@ def replay(settings: Settings, tenant: str | None, check: bool) -> None:
             sums = checksums(settings)
         elif tenant:
             sums = rebuild_tenant(settings, tenant)
+        elif from_archive:
+            from jobs.archive_replay import archive_source
+
+            sums = rebuild(settings, source=archive_source(settings))
         else:
             log_topic = topic_name(settings.kafka, "log")
             total = _topic_size(settings, log_topic, partitions_of(settings.kafka, log_topic))
@@ -277,17 +284,51 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--tenant", default=None, help="Only this tenant's chain.")
 @click.option("--topic", default=None, help="Verify another copy of the log (default: the log topic).")
+@click.option("--archive", is_flag=True, help="Verify the Parquet archive instead (purged stubs need a receipt).")
 @click.pass_obj
-def audit_verify(settings: Settings, tenant: str | None, topic: str | None) -> None:
+def audit_verify(settings: Settings, tenant: str | None, topic: str | None, archive: bool) -> None:
     """Re-read the log from the start; verify every tenant's sequence and hash chain."""
     from events.topics import topic_name
     from events.verify import verify_log
 
     with operator_errors():
-        result = verify_log(settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant)
+        if archive:
+            from jobs.archive_audit import verify_archive
+
+            result = verify_archive(settings, tenant=tenant)
+        else:
+            result = verify_log(settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant)
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())
+
+
+@main.group()
+def archive() -> None:
+    """The Parquet archive of the log in S3."""
+
+
+@archive.command("flush")
+@click.pass_obj
+def archive_flush(settings: Settings) -> None:
+    """Close and upload every file the archiver holds open now (whatever its size or age)."""
+    from jobs.archiver import Sealer
+
+    with operator_errors():
+        stored = Sealer(settings).flush(force=True)
+    click.echo(f"stored {stored} record(s)")
+
+
+@archive.command("trim")
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day: records appended before go.")
+@click.option("--dry-run", is_flag=True, help="Verify and print what would go; delete nothing.")
+@click.pass_obj
+def archive_trim(settings: Settings, before: datetime, dry_run: bool) -> None:
+    """Delete Kafka log records appended before DATE, only up to archived and verified offsets."""
+    from jobs.archive_trim import trim
+
+    with operator_errors():
+        trim(settings, before.date(), dry_run=dry_run, say=click.echo)
 
 
 @main.command()
