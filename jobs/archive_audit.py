@@ -32,7 +32,7 @@ RECEIPT = "retention.purged"
 def archive_rows(settings: Settings, tenant: str | None = None) -> list[dict[str, Any]]:
     """Every row of the archive (of one tenant's objects if given)."""
     s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
-    prefix = f"tenant={tenant}/" if tenant else ""
+    prefix = f"tenant={tenant}/" if tenant else "tenant="
     rows: list[dict[str, Any]] = []
     for key in archive_keys(s3, bucket, prefix):
         rows.extend(read_table(read_object(s3, bucket, key)).to_pylist())

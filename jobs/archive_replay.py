@@ -34,9 +34,10 @@ from projections.runner import LogMessage
 from skillmind.settings import Settings
 
 
-def archive_keys(s3: Minio, bucket: str, prefix: str = "") -> list[str]:
-    """Every Parquet object of the archive under ``prefix``, by name."""
-    found = s3.list_objects(bucket, prefix=prefix or None, recursive=True)
+def archive_keys(s3: Minio, bucket: str, prefix: str = "tenant=") -> list[str]:
+    """Every Parquet object of the archive of the log under ``prefix``, by name (the
+    bucket's ``_snapshots/`` are not part of it)."""
+    found = s3.list_objects(bucket, prefix=prefix, recursive=True)
     return sorted(o.object_name for o in found if o.object_name.endswith(".parquet"))
 
 

@@ -122,10 +122,11 @@ def trim(
         return cuts
     topic = topic_name(settings.kafka, "log")
     wanted = [TopicPartition(topic, p, cut) for p, (start, cut) in cuts.cuts.items() if cut > start]
-    futures = admin_client(settings.kafka).delete_records(wanted, request_timeout=30)
+    admin = admin_client(settings.kafka)  # kept referenced: its futures resolve on its thread
+    futures = admin.delete_records(wanted, request_timeout=30, operation_timeout=30)
     for tp, future in futures.items():
         try:
-            future.result()
+            future.result(timeout=60)
         except Exception as err:  # a KafkaException; the others may have been trimmed already
             raise LogError(f"delete_records on {tp.topic}[{tp.partition}] failed: {err}") from err
         say(f"{topic}[{tp.partition}]: records below offset {tp.offset} deleted")

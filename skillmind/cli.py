@@ -319,6 +319,19 @@ def archive_flush(settings: Settings) -> None:
     click.echo(f"stored {stored} record(s)")
 
 
+@main.command()
+@click.option("--day", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Name it for this day (default: today).")
+@click.pass_obj
+def snapshot(settings: Settings, day: datetime | None) -> None:
+    """Write every read-model table as Parquet to the archive bucket (_snapshots/day=<day>/)."""
+    from jobs.snapshot import take_snapshot
+
+    with operator_errors():
+        counts = take_snapshot(settings, day=day.date() if day else None)
+    for table, rows in counts.items():
+        click.echo(f"{table:<26} {rows} rows")
+
+
 @archive.command("trim")
 @click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day: records appended before go.")
 @click.option("--dry-run", is_flag=True, help="Verify and print what would go; delete nothing.")
