@@ -11,7 +11,7 @@ the same objects. The scheduler runs it daily (``archive.snapshot_hour``/``_minu
 
 Column types follow the table definitions (``text`` → string, ``bigint`` → int64,
 ``integer``/``smallint`` → int32/int16, ``boolean``, ``date`` → date32, ``numeric(p,s)``
-→ decimal128(p, s), ``timestamptz`` → timestamp[us, UTC]).
+→ decimal128(p, s), ``timestamptz`` → timestamp[us, UTC], ``T[]`` → list<T>).
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def arrow_type(kind: str) -> pa.DataType:
     """The Arrow type of a read-model column type (see the module docstring)."""
     if kind in _SIMPLE:
         return _SIMPLE[kind]
+    if kind.endswith("[]"):
+        return pa.list_(arrow_type(kind[:-2]))
     match = _NUMERIC.fullmatch(kind)
     if match is None:
         raise ValueError(f"no Parquet type for column type {kind!r}")
