@@ -10,8 +10,9 @@ delete is **verified** against the archive:
    and reads back as the same record (``jobs.archive_replay.message_of``);
 3. every tenant's chain verifies over the archive (``events.archive_verify``).
 
-Only then ``AdminClient.delete_records`` moves each partition's start to its cut. Any
-failed check deletes nothing and says which.
+The newest record of every tenant is never deleted (``keep_heads``: the sequencer
+rebuilds each tenant's chain head from the log). Only then ``AdminClient.delete_records``
+moves each partition's start to its cut. Any failed check deletes nothing and says which.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
+from events.archive_format import UNSEQUENCED
 from events.archive_verify import verify_rows
 from events.errors import LogError
 from events.kafka import consumer_config
@@ -71,8 +74,28 @@ def plan(settings: Settings, before: date, conn: psycopg.Connection) -> TrimPlan
     return TrimPlan(cuts)
 
 
-def verify_for_trim(settings: Settings, conn: psycopg.Connection, cuts: TrimPlan) -> int:
-    """Checks 1–3 of the module docstring; returns the messages verified, raises TrimRefused."""
+def keep_heads(cuts: TrimPlan, rows: list[dict[str, Any]], buffered: set[str]) -> TrimPlan:
+    """Lower each cut so the newest record of every tenant stays in the hot log: the
+    sequencer rebuilds a tenant's chain head (sequence, hash) from its partition of the log,
+    and a tenant with no record left there would restart its chain. A tenant with records
+    still in the archive buffer has its newest record at or past the archived offset, so
+    past every cut; the others' newest record is their newest archived one."""
+    heads: dict[tuple[int, str], int] = {}
+    for r in rows:
+        tenant = r["tenantid"]
+        if r["sequence"] is not None and tenant is not None and tenant != UNSEQUENCED and tenant not in buffered:
+            key = (r["log_partition"], tenant)
+            heads[key] = max(heads.get(key, -1), r["log_offset"])
+    lowered = {}
+    for partition, (start, cut) in cuts.cuts.items():
+        newest = [offset for (p, _), offset in heads.items() if p == partition]
+        lowered[partition] = (start, max(start, min([cut, *newest])))
+    return TrimPlan(lowered)
+
+
+def verify_for_trim(settings: Settings, conn: psycopg.Connection, cuts: TrimPlan) -> tuple[TrimPlan, int]:
+    """Checks 1–3 of the module docstring, on the cuts ``keep_heads`` lowers; returns those
+    cuts and the messages verified, raises TrimRefused."""
     s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
     recorded = dict(conn.execute("select key, sha256 from archive_files where state = 'stored'").fetchall())
     rows = []
@@ -84,11 +107,13 @@ def verify_for_trim(settings: Settings, conn: psycopg.Connection, cuts: TrimPlan
     verdict = verify_rows(rows, purge_coverage(rows))
     if not verdict.ok:
         raise TrimRefused(verdict.describe() + "; nothing trimmed")
+    buffered = {r[0] for r in conn.execute("select distinct tenant_id from archive_buffer").fetchall()}
+    cuts = keep_heads(cuts, rows, buffered)
     archived = {(r["log_partition"], r["log_offset"]): r for r in rows}
-    return _compare_with_kafka(settings, cuts, archived)
+    return cuts, _compare_with_kafka(settings, cuts, archived)
 
 
-def _compare_with_kafka(settings: Settings, cuts: TrimPlan, archived: dict[tuple[int, int], dict]) -> int:
+def _compare_with_kafka(settings: Settings, cuts: TrimPlan, archived: dict[tuple[int, int], dict[str, Any]]) -> int:
     topic = topic_name(settings.kafka, "log")
     checked = 0
     for partition, (start, cut) in cuts.cuts.items():
@@ -115,8 +140,7 @@ def trim(
 ) -> TrimPlan:
     """Verify, then delete the log's records below each partition's cut (see above)."""
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
-        cuts = plan(settings, before, conn)
-        checked = verify_for_trim(settings, conn, cuts)
+        cuts, checked = verify_for_trim(settings, conn, plan(settings, before, conn))
     say(f"verified {checked} log records against the archive; {cuts.records} to delete")
     if dry_run or cuts.records == 0:
         return cuts

@@ -154,6 +154,14 @@ def test_sigkilled_archiver_archives_every_message_once(pipeline_settings: Setti
         cuts = trim(settings, tomorrow, say=lambda _: None)
         assert cuts.records > 0
         assert _log_start(settings) == {p: cut for p, (_, cut) in cuts.cuts.items()}
+        acme = partition_for("acme", settings.kafka.partitions)
+        assert [m.offset() for m in read_to_end(settings.kafka, topic_name(settings.kafka, "log"), [acme])] == [
+            max(
+                o
+                for p, o in messages
+                if p == acme and messages[(p, o)].record and "sequence" in messages[(p, o)].record
+            )
+        ]  # acme's newest record stays: the sequencer rebuilds its chain head from it
         assert rebuild(settings, source=archive_source(settings)) == from_kafka
         assert verify_archive(settings).ok
         assert _dataset_rows(settings) == len(messages)  # the README's pyarrow.dataset query
