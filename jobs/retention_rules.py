@@ -146,4 +146,3 @@ def ranges(sequences: Sequence[int]) -> list[list[int]]:
 def receipt_chunks(runs: list[list[int]]) -> list[list[list[int]]]:
     """Runs split so each receipt holds at most ``MAX_PURGE_RANGES`` (the contract's bound)."""
     return [runs[i : i + MAX_PURGE_RANGES] for i in range(0, len(runs), MAX_PURGE_RANGES)] or [[]]
-
