@@ -155,6 +155,20 @@ def _archive_beats(scheduler: BackgroundScheduler, settings: Settings, database:
 
     at = CronTrigger(hour=settings.archive.snapshot_hour, minute=settings.archive.snapshot_minute, timezone=UTC)
     scheduler.add_job(snapshot, at, id="snapshot", max_instances=1, coalesce=True, misfire_grace_time=3600)
+    scheduler.add_job(_retention_beat(settings, database), CronTrigger(minute=5, timezone=UTC), id="retention")
+
+
+def _retention_beat(settings: Settings, database: str | None) -> Callable[[], None]:
+    """Every hour at :05, purge each tenant whose cadence and hour say now (``jobs.retention``)."""
+    from jobs.retention import beat
+
+    def run() -> None:
+        try:
+            beat(settings, database=database)
+        except (psycopg.Error, OSError) as err:  # retried at the next hour; the log says why
+            log.warning("scheduler.task_failed", task="retention", error=str(err))
+
+    return run
 
 
 def recompute_trigger(settings: Settings) -> CronTrigger:

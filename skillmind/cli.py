@@ -332,6 +332,25 @@ def snapshot(settings: Settings, day: datetime | None) -> None:
         click.echo(f"{table:<26} {rows} rows")
 
 
+@main.group()
+def retention() -> None:
+    """Per-tenant retention: purge what the policy says is expired (legal holds kept)."""
+
+
+@retention.command("purge")
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: all).")
+@click.option("--dry-run", is_flag=True, help="Print exactly what would go; change nothing.")
+@click.pass_obj
+def retention_purge(settings: Settings, tenants: tuple[str, ...], dry_run: bool) -> None:
+    """Purge now, whatever the cadence: archive records to stubs, read-model rows, export objects."""
+    from jobs.retention import known_tenants, purge_tenant
+
+    with operator_errors():
+        for tenant in tenants or known_tenants(settings):
+            for line in purge_tenant(settings, tenant, dry_run=dry_run).lines():
+                click.echo(line)
+
+
 @archive.command("trim")
 @click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day: records appended before go.")
 @click.option("--dry-run", is_flag=True, help="Verify and print what would go; delete nothing.")

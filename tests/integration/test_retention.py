@@ -1,0 +1,103 @@
+"""Issue 12, retention, end to end: a tenant with 60-day-old history sets a 30-day policy
+over the API; one learner is under a legal hold (a fake of the hold predicate, the port the
+audit issue fills). The dry run changes nothing; the purge appends its receipt, turns the
+expired unheld records into stubs in the archive (no data left in the objects), removes
+their read-model rows and keeps every held one; the archive's chains verify with the
+receipt and fail without it; a fresh event still reaches a report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from events.archive_verify import verify_rows
+from jobs.archive_audit import log_rows, verify_archive
+from jobs.archiver import Sealer
+from jobs.retention import purge_tenant
+from skillmind.settings import Settings
+from skillmind.workload import Shape, history
+from tests.integration.logtools import log_records
+from tests.integration.pipeline import (
+    api_client,
+    assert_fresh_event_reaches_report,
+    bearer,
+    post_events,
+    running_pipeline,
+    wait_until,
+)
+
+HELD = "acme-l1"
+
+
+def _held(conn: psycopg.Connection, tenant: str) -> Any:
+    def held(record: Mapping[str, Any]) -> bool:
+        return record.get("data", {}).get("learner_id") == HELD
+
+    return held
+
+
+def _signin_days(settings: Settings) -> dict[str, int]:
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        rows = conn.execute("select learner_id, count(*) from readmodel.signin_days group by 1").fetchall()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def _archived_everything(settings: Settings) -> bool:
+    Sealer(settings).flush(force=True)
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        waiting = conn.execute("select count(*) from archive_buffer").fetchone()[0]  # type: ignore[index]
+        taken = conn.execute("select coalesce(sum(next_offset), 0) from worker_positions where worker = 'archiver'")
+        return waiting == 0 and taken.fetchone()[0] > 0  # type: ignore[index]
+
+
+def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_settings: Settings) -> None:
+    settings = pipeline_settings
+    old_end = datetime.now(UTC).date() - timedelta(days=60)
+    with (
+        running_pipeline(settings, ("sequencer", "projections", "scheduler", "archiver")),
+        api_client(settings) as client,
+    ):
+        events = list(history(Shape(tenant="acme", programs=1, learners=4, days=3, end=old_end)))
+        assert post_events(client, settings, "acme", events)["rejected"] == 0
+        admin = bearer(settings, "acme", "admin-1", "company_admin")
+        policy = {"learner_events_days": 30, "mutations_days": 365, "exports_days": 7, "cadence": "daily", "hour": 4}
+        too_short = client.put("/v1/tenants/acme/retention", headers=admin, json={**policy, "learner_events_days": 0})
+        assert too_short.status_code == 422
+        assert client.put("/v1/tenants/acme/retention", headers=admin, json=policy).status_code == 202
+        wait_until("the policy in the read model", lambda: _policy_set(settings))
+        wait_until("every record archived", lambda: _archived_everything(settings))
+        before = _signin_days(settings)
+        assert before.get(HELD) and len(before) > 1
+
+        dry = purge_tenant(settings, "acme", dry_run=True, held_for=_held)
+        assert dry.plan.purged and dry.plan.held and not dry.receipts
+        assert _signin_days(settings) == before  # the dry run changed nothing
+
+        report = purge_tenant(settings, "acme", held_for=_held)
+        assert len(report.receipts) == 1 and report.read_model_rows["signin_days"] > 0
+        assert _signin_days(settings) == {HELD: before[HELD]}
+        wait_until(
+            "the receipt in the log",
+            lambda: any(r["type"] == "retention.purged" for r in log_records(settings)),
+        )
+
+        rows = log_rows(settings)
+        stubs = [r for r in rows if r["stub"]]
+        assert {r["sequence"] for r in stubs} == set(report.plan.sequences)
+        assert all(r["data"] is None and r["actor"] is None and r["raw"] is None for r in stubs)
+        whole = {r["sequence"] for r in rows if not r["stub"]}
+        assert {r["sequence"] for r in report.plan.held} <= whole  # held records keep their data
+        assert not any(r["data"] and HELD in r["data"] for r in stubs)
+        assert verify_archive(settings).ok
+        assert not verify_rows([r for r in rows if r["type"] != "retention.purged"]).ok  # no receipt: refused
+        assert purge_tenant(settings, "acme", held_for=_held).plan.purged == []  # a second run finds nothing
+        assert_fresh_event_reaches_report(client, settings, "acme", "acme-l2")
+
+
+def _policy_set(settings: Settings) -> bool:
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        found = conn.execute("select 1 from readmodel.retention_policies where tenant_id = 'acme'").fetchone()
+    return found is not None
