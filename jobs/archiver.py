@@ -37,6 +37,7 @@ from typing import Any
 import psycopg
 import structlog
 from minio import Minio
+from minio.error import S3Error
 
 from events.archive_format import UNSEQUENCED, object_key, parquet_bytes, placement, to_row
 from events.topics import topic_name
@@ -147,7 +148,7 @@ def store(conn: psycopg.Connection, s3: Minio, bucket: str, key: str) -> int:
     ).fetchall()
     rows = [to_row(m.record, m.value, m.partition, m.offset) for m in (LogMessage.parse(*r) for r in messages)]
     payload = parquet_bytes(rows)
-    s3.put_object(bucket, key, io.BytesIO(payload), length=len(payload), content_type="application/vnd.apache.parquet")
+    put_replacing(s3, bucket, key, payload)
     with conn.transaction():
         conn.execute(
             "update archive_files set state = 'stored', size_bytes = %s, sha256 = %s, stored_at = now() where key = %s",
@@ -156,6 +157,26 @@ def store(conn: psycopg.Connection, s3: Minio, bucket: str, key: str) -> int:
         conn.execute("delete from archive_buffer where file_key = %s", [key])
     log.info("archive.stored", key=key, records=len(rows), bytes=len(payload))
     return len(rows)
+
+
+def put_replacing(s3: Minio, bucket: str, key: str, payload: bytes) -> None:
+    """Put ``payload`` as the only version of ``key``: skipped when a crashed run already
+    stored these very bytes (ETag = MD5 of a single-part upload); otherwise the previous
+    version is removed after the put. The bucket is versioned (object lock), and a
+    retention rewrite must leave no older copy of purged data behind."""
+    try:
+        current = s3.stat_object(bucket, key)
+    except S3Error as err:
+        if err.code not in ("NoSuchKey", "NotFound"):
+            raise
+        current = None
+    if current is not None and (current.etag or "").strip('"') == hashlib.md5(payload).hexdigest():
+        return
+    written = s3.put_object(
+        bucket, key, io.BytesIO(payload), len(payload), content_type="application/vnd.apache.parquet"
+    )
+    if current is not None and current.version_id and current.version_id != written.version_id:
+        s3.remove_object(bucket, key, version_id=current.version_id)
 
 
 def sealed_keys(conn: psycopg.Connection) -> list[str]:

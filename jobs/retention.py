@@ -27,7 +27,6 @@ stub; a deleted row stays deleted) and a receipt's id is derived from what it co
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,12 +36,12 @@ from typing import Any
 import psycopg
 import structlog
 from minio import Minio
-from minio.error import S3Error
 from psycopg.rows import dict_row
 
 from events.archive_format import parquet_bytes, stub_of
 from events.inbox import InboxWriter
 from jobs.archive_replay import archive_keys, read_object, read_table
+from jobs.archiver import put_replacing
 from jobs.exports import append_system_event
 from jobs.objectstore import make_client
 from jobs.retention_rules import Cutoffs, HeldPredicate, Policy, PurgePlan, plan_purge, ranges, receipt_chunks
@@ -176,16 +175,8 @@ def _rewrite(
     conn: psycopg.Connection, s3: Minio, bucket: str, key: str, rows: list[dict[str, Any]], gone: set[int]
 ) -> None:
     """Step 4 for one file: same name, purged rows as stubs, the old version removed."""
-    try:
-        previous = s3.stat_object(bucket, key).version_id
-    except S3Error:
-        previous = None
     payload = parquet_bytes(stub_of(r) if r["sequence"] in gone and not r["stub"] else r for r in rows)
-    written = s3.put_object(
-        bucket, key, io.BytesIO(payload), len(payload), content_type="application/vnd.apache.parquet"
-    )
-    if previous and previous != written.version_id:
-        s3.remove_object(bucket, key, version_id=previous)  # the old version still holds the data
+    put_replacing(s3, bucket, key, payload)  # the old version still holds the data: removed
     conn.execute(
         "update archive_files set size_bytes = %s, sha256 = %s where key = %s",
         [len(payload), hashlib.sha256(payload).hexdigest(), key],

@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
+from minio.error import S3Error
 
 from events.archive_verify import verify_rows
 from jobs.archive_audit import log_rows, verify_archive
 from jobs.archiver import Sealer
+from jobs.objectstore import make_client
 from jobs.retention import purge_tenant
 from skillmind.settings import Settings
 from skillmind.workload import Shape, history
@@ -76,7 +79,13 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         assert dry.plan.purged and dry.plan.held and not dry.receipts
         assert _signin_days(settings) == before  # the dry run changed nothing
 
+        s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
+        versions = {key: s3.stat_object(bucket, key).version_id for key in dry.files}
         report = purge_tenant(settings, "acme", held_for=_held)
+        assert report.files == dry.files
+        for key, version in versions.items():  # the versions that held the data are gone
+            with pytest.raises(S3Error, match=r"NoSuchVersion|NoSuchKey"):
+                s3.get_object(bucket, key, version_id=version)
         assert len(report.receipts) == 1 and report.read_model_rows["signin_days"] > 0
         assert _signin_days(settings) == {HELD: before[HELD]}
         wait_until(
