@@ -58,10 +58,16 @@ def coverage(ranges: Mapping[str, list[tuple[int, int]]]) -> Covered:
 
 def log_rows(settings: Settings, database: str | None = None) -> list[dict[str, Any]]:
     """Archived rows below the archived offsets, then the Kafka tail as rows (module docstring)."""
-    topic = topic_name(settings.kafka, "log")
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
         below = archived_offsets(conn, settings)
     rows = [r for r in archive_rows(settings) if r["log_offset"] < below.get(r["log_partition"], 0)]
+    return rows + tail_rows(settings, below)
+
+
+def tail_rows(settings: Settings, below: Mapping[int, int]) -> list[dict[str, Any]]:
+    """The Kafka log from the archived offsets on, as archive rows."""
+    topic = topic_name(settings.kafka, "log")
+    rows = []
     for partition in partitions_of(settings.kafka, topic):
         for m in read_to_end(settings.kafka, topic, [partition], start_offset=below.get(partition, 0)):
             parsed = LogMessage.parse(m.partition(), m.offset(), m.value())

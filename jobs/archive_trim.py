@@ -8,7 +8,8 @@ delete is **verified** against the archive:
 1. every stored archive object's SHA-256 equals the one recorded when it was stored;
 2. every Kafka message below the cut is in the archive at the same partition and offset
    and reads back as the same record (``jobs.archive_replay.message_of``);
-3. every tenant's chain verifies over the archive (``events.archive_verify``).
+3. every tenant's chain verifies over the archive and the Kafka tail after it
+   (``events.archive_verify``; stubs need a receipt, found in either).
 
 The newest record of every tenant is never deleted (``keep_heads``: the sequencer
 rebuilds each tenant's chain head from the log). Only then ``AdminClient.delete_records``
@@ -32,7 +33,7 @@ from events.errors import LogError
 from events.kafka import consumer_config
 from events.reader import partitions_of, read_to_end
 from events.topics import admin_client, topic_name
-from jobs.archive_audit import purge_coverage
+from jobs.archive_audit import purge_coverage, tail_rows
 from jobs.archive_replay import archive_keys, message_of, read_object, read_table
 from jobs.archiver import archived_offsets
 from jobs.objectstore import ObjectStoreError, make_client
@@ -104,7 +105,11 @@ def verify_for_trim(settings: Settings, conn: psycopg.Connection, cuts: TrimPlan
         if key in recorded and hashlib.sha256(payload).hexdigest() != recorded[key]:
             raise TrimRefused(f"archive object {key} differs from what was stored (SHA-256); nothing trimmed")
         rows.extend(read_table(payload).to_pylist())
-    verdict = verify_rows(rows, purge_coverage(rows))
+    below = archived_offsets(conn, settings)
+    # The log as the archive keeps it: archived rows, then the tail (buffered records and
+    # receipts not archived yet), so neither is mistaken for a gap or a missing receipt.
+    whole = [r for r in rows if r["log_offset"] < below.get(r["log_partition"], 0)] + tail_rows(settings, below)
+    verdict = verify_rows(whole, purge_coverage(whole))
     if not verdict.ok:
         raise TrimRefused(verdict.describe() + "; nothing trimmed")
     buffered = {r[0] for r in conn.execute("select distinct tenant_id from archive_buffer").fetchall()}

@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from minio.error import S3Error
 
 from events.archive_verify import verify_rows
@@ -20,6 +21,7 @@ from jobs.archive_audit import log_rows, verify_archive
 from jobs.archiver import Sealer
 from jobs.objectstore import make_client
 from jobs.retention import purge_tenant
+from skillmind.cli import main
 from skillmind.settings import Settings
 from skillmind.workload import Shape, history
 from tests.integration.logtools import log_records
@@ -103,7 +105,33 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         assert verify_archive(settings).ok
         assert not verify_rows([r for r in rows if r["type"] != "retention.purged"]).ok  # no receipt: refused
         assert purge_tenant(settings, "acme", held_for=_held).plan.purged == []  # a second run finds nothing
+        _operator_commands(settings)
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l2")
+
+
+def _cli(settings: Settings, *args: str) -> str:
+    env = {
+        "SKILLMIND_KAFKA__TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "SKILLMIND_KAFKA__PARTITIONS": str(settings.kafka.partitions),
+        "SKILLMIND_POSTGRES__DBNAME": settings.postgres.dbname,
+        "SKILLMIND_S3__ARCHIVE_BUCKET": settings.s3.archive_bucket,
+        "SKILLMIND_S3__EXPORTS_BUCKET": settings.s3.exports_bucket,
+    }
+    result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _operator_commands(settings: Settings) -> None:
+    """The commands an operator runs, on the purged tenant (the default predicate: no holds
+    table, nothing held, so the dry run now names the held learner's expired records too)."""
+    assert "every chain is intact" in _cli(settings, "audit", "verify", "--archive")
+    dry = _cli(settings, "retention", "purge", "--tenant", "acme", "--dry-run")
+    assert "kept under legal hold: 0" in dry and "archive records to stubs: 0" not in dry
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    assert "verified" in _cli(settings, "archive", "trim", "--before", tomorrow, "--dry-run")
+    assert "signin_days" in _cli(settings, "snapshot")
+    assert "stored" in _cli(settings, "archive", "flush")
 
 
 def _policy_set(settings: Settings) -> bool:
