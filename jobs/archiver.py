@@ -146,6 +146,8 @@ def store(conn: psycopg.Connection, s3: Minio, bucket: str, key: str) -> int:
     messages = conn.execute(
         "select log_partition, log_offset, value from archive_buffer where file_key = %s order by log_offset", [key]
     ).fetchall()
+    if not messages:  # another sealer (`archive flush` beside a running archiver) stored it
+        return 0
     rows = [to_row(m.record, m.value, m.partition, m.offset) for m in (LogMessage.parse(*r) for r in messages)]
     payload = parquet_bytes(rows)
     put_replacing(s3, bucket, key, payload)
