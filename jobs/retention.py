@@ -16,7 +16,8 @@ Order of a purge (written where it happens, ``purge_tenant``):
    export objects older than theirs → counted (a dry run stops here and prints the plan);
 2. the receipt(s) ``retention.purged`` are appended to the log (through the inbox),
    before anything is removed — so no stub is ever without its receipt;
-3. read-model rows are deleted (one transaction), export objects deleted;
+3. read-model rows are deleted (one transaction); each expired export's object is deleted
+   and ``export.expired`` appended, exactly as the TTL expiry does;
 4. each affected archive file is rewritten under the same name with stubs, its recorded
    size and SHA-256 updated, and the previous object version removed.
 
@@ -82,7 +83,7 @@ class PurgeReport:
     cutoffs: Cutoffs
     plan: PurgePlan
     read_model_rows: dict[str, int] = field(default_factory=dict)
-    export_objects: list[str] = field(default_factory=list)
+    export_objects: list[tuple[str, str]] = field(default_factory=list)  # (export id, object key)
     files: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
 
@@ -95,7 +96,7 @@ class PurgeReport:
             f"mutations {self.plan.mutations}) in {len(self.files)} file(s); sequences {runs}",
             f"  kept under legal hold: {len(self.plan.held)}",
             *(f"  read model {t}: {n} row(s)" for t, n in self.read_model_rows.items()),
-            f"  export objects: {len(self.export_objects)} {self.export_objects}",
+            f"  export objects: {len(self.export_objects)} {[key for _, key in self.export_objects]}",
         ]
 
 
@@ -133,18 +134,30 @@ def _learner_rows(conn: psycopg.Connection, tenant: str, before: date, keep: set
     return counts
 
 
-def _expired_exports(conn: psycopg.Connection, tenant: str, before: date, held: HeldPredicate) -> list[str]:
+def _expired_exports(conn: psycopg.Connection, tenant: str, before: date, held: HeldPredicate) -> list[tuple[str, str]]:
+    """(export id, object key) of ready exports completed before ``before`` and not held."""
     rows = conn.cursor(row_factory=dict_row).execute(
         f"select export_id, requested_by, object_key from {READ_MODEL_SCHEMA}.exports "
-        "where tenant_id = %s and object_key is not null and completed_at < %s",
+        "where tenant_id = %s and status = 'ready' and completed_at < %s order by export_id",
         [tenant, datetime.combine(before, datetime.min.time(), tzinfo=UTC)],
     )
-    keys = []
+    found = []
     for row in rows:
         record = {"type": "export.completed", "tenantid": tenant, "data": dict(row)}
         if not held(record):
-            keys.append(row["object_key"])
-    return keys
+            found.append((row["export_id"], row["object_key"]))
+    return found
+
+
+def _expire_exports(settings: Settings, writer: InboxWriter, tenant: str, exports: list[tuple[str, str]]) -> None:
+    """Delete each object, then append ``export.expired`` (reason ``retention``) — the order
+    and the event id (``<export id>:expired``) of the TTL expiry (``jobs.expiry``), so no
+    record points at nothing and an export expires once, whichever comes first."""
+    s3 = make_client(settings.s3)
+    for export_id, key in exports:
+        s3.remove_object(settings.s3.exports_bucket, key)
+        data = {"export_id": export_id, "reason": "retention"}
+        append_system_event(writer, tenant, "export.expired", data, f"{export_id}:expired")
 
 
 def _receipts(report: PurgeReport, today: date) -> list[tuple[str, dict[str, Any]]]:
@@ -208,19 +221,18 @@ def purge_tenant(
         report.export_objects = _expired_exports(conn, tenant, cutoffs.exports, held)
         if dry_run or not (gone or report.export_objects or any(report.read_model_rows.values())):
             return report
-        # 2. the receipts first: no stub is ever without one
         writer = InboxWriter(settings.kafka)
         try:
+            # 2. the receipts first: no stub is ever without one
             for event_id, data in _receipts(report, day):
                 append_system_event(writer, tenant, "retention.purged", data, event_id)
                 report.receipts.append(event_id)
+            # 3. read models and export objects
+            with conn.transaction():
+                report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events, keep, delete=True)
+            _expire_exports(settings, writer, tenant, report.export_objects)
         finally:
             writer.close()
-        # 3. read models and export objects
-        with conn.transaction():
-            report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events, keep, delete=True)
-        for key in report.export_objects:
-            s3.remove_object(settings.s3.exports_bucket, key)
         # 4. the archive, file by file
         for key in report.files:
             _rewrite(conn, s3, bucket, key, by_file[key], gone)

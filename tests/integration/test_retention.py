@@ -62,7 +62,7 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
     settings = pipeline_settings
     old_end = datetime.now(UTC).date() - timedelta(days=60)
     with (
-        running_pipeline(settings, ("sequencer", "projections", "scheduler", "archiver")),
+        running_pipeline(settings, ("sequencer", "projections", "scheduler", "archiver", "exports")),
         api_client(settings) as client,
     ):
         events = list(history(Shape(tenant="acme", programs=1, learners=4, days=3, end=old_end)))
@@ -106,7 +106,28 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         assert not verify_rows([r for r in rows if r["type"] != "retention.purged"]).ok  # no receipt: refused
         assert purge_tenant(settings, "acme", held_for=_held).plan.purged == []  # a second run finds nothing
         _operator_commands(settings)
+        _exports_expire(client, settings, admin)
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l2")
+
+
+def _exports_expire(client: Any, settings: Settings, admin: dict[str, str]) -> None:
+    """An export older than exports_days (7): its object is deleted and it is expired."""
+    response = client.post("/v1/exports", headers=admin, json={"format": "csv", "group_by": "tenant"})
+    assert response.status_code == 202, response.text
+    export_id = response.json()["export_id"]
+
+    def status() -> str | None:
+        items = client.get("/v1/exports", headers=admin).json()["items"]
+        return next((e["status"] for e in items if e["export_id"] == export_id), None)
+
+    wait_until("the export ready", lambda: status() == "ready")
+    later = datetime.now(UTC).date() + timedelta(days=8)
+    report = purge_tenant(settings, "acme", today=later, held_for=_held)
+    (expired_id, key), *_ = report.export_objects
+    assert expired_id == export_id and report.receipts
+    with pytest.raises(S3Error, match="NoSuchKey"):
+        make_client(settings.s3).stat_object(settings.s3.exports_bucket, key)
+    wait_until("the export expired", lambda: status() == "expired")
 
 
 def _cli(settings: Settings, *args: str) -> str:
