@@ -38,12 +38,15 @@ bench: services bootstrap
 	$(BIN)/python -m bench.bench_log --events 100000
 	$(BIN)/python -m bench.bench_api
 	$(BIN)/python -m bench.bench_projections
+	$(BIN)/python -m bench.bench_exports --rows 1000000 --deliveries 500
+	$(BIN)/python -m bench.bench_audit --records 1400000
 
 schemas: setup
 	$(SKILLMIND) schemas publish
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # requirements.lock: the runtime dependencies resolved in a fresh venv (the Docker image installs these).
 lock:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system tools the local services need, only when they are missing:
-# a JDK 17 and Maven (Kafka jars), Go >= 1.26 (versitygw, Mailpit), PostgreSQL's server, and
-# poppler-utils (pdftotext, pdfinfo, pdfimages, pdftoppm: the PDF report's tests read the PDF with them).
+# a JDK 17 and Maven (Kafka jars), Go >= 1.26 (versitygw, Mailpit), PostgreSQL's server,
+# poppler-utils (pdftotext, pdfinfo, pdfimages, pdftoppm: the PDF report's tests read the PDF with them),
+# and Debian's Chromium (with its driver) for the product page's browser tests: Playwright
+# drives /usr/bin/chromium and never downloads a browser of its own.
 # Python packages and the services themselves are installed by `make` / `skillmind`.
 set -euo pipefail
 
@@ -11,6 +13,8 @@ command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v go >/dev/null || missing+=(golang-go)
 command -v pdftotext >/dev/null || missing+=(poppler-utils)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

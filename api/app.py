@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import exports, ingest, mutations, notifications, operations, reports
+from api import audit, exports, ingest, mutations, notifications, operations, reports
 from api.db import make_pool
 from api.logtail import LogTail
+from api.page import mount_page
 from api.positions import PositionWatcher
 from api.problems import install_problem_handlers
 from events.inbox import InboxWriter
@@ -53,5 +54,7 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(operations.router)
     app.include_router(exports.router)
     app.include_router(notifications.router)
+    app.include_router(audit.router)
+    mount_page(app)
 
     return app

@@ -96,4 +96,5 @@ def principal_from_token(api: ApiSettings, token: str) -> Principal:
     except jwt.PyJWTError as err:
         raise AuthError(f"invalid bearer token: {err}") from err
     _check_claims(api, claims)
-    return Principal(str(claims["sub"]), str(claims["tenant"]), frozenset(claims["roles"]) & frozenset(ROLES))  # type: ignore[arg-type]
+    roles = frozenset(str(role) for role in claims["roles"])  # type: ignore[attr-defined]  # a list: checked
+    return Principal(str(claims["sub"]), str(claims["tenant"]), roles & frozenset(ROLES))

@@ -22,7 +22,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def safe_cell(value: Any) -> Any:
     """The value to write for one cell: text that a spreadsheet would evaluate is neutralised."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if value.__class__ is str and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 
@@ -38,5 +38,8 @@ class CsvWriter:
         """The CSV text of ``rows``, every text cell neutralised."""
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._writer.writerows([safe_cell(v) for v in row] for row in rows)
+        starts = FORMULA_STARTS  # the loop below runs once per cell: keep it tight
+        self._writer.writerows(
+            [("'" + v if v.__class__ is str and v.startswith(starts) else v) for v in row] for row in rows
+        )
         return self._buffer.getvalue()

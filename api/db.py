@@ -11,11 +11,15 @@ from skillmind.settings import PostgresSettings
 
 
 def make_pool(pg: PostgresSettings) -> ConnectionPool:
-    return ConnectionPool(pg.conninfo(), min_size=1, max_size=16, open=True, kwargs={"autocommit": True}, name="api")
+    pool: ConnectionPool = ConnectionPool(
+        pg.conninfo(), min_size=1, max_size=16, open=True, kwargs={"autocommit": True}, name="api"
+    )
+    return pool
 
 
 def get_pool(request: Request) -> ConnectionPool:
-    return request.app.state.pool
+    pool: ConnectionPool = request.app.state.pool
+    return pool
 
 
 PoolDep = Annotated[ConnectionPool, Depends(get_pool)]

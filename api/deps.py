@@ -22,11 +22,13 @@ _bearer = HTTPBearer(
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_inbox(request: Request) -> InboxWriter:
-    return request.app.state.inbox
+    inbox: InboxWriter = request.app.state.inbox
+    return inbox
 
 
 def get_token_principal(

@@ -11,11 +11,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import AuditExportRequest
 from api.auth import Principal
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
@@ -25,6 +26,7 @@ from api.problems import Problem, problem_responses
 from api.reports import require_known
 from api.scope import require_report_role
 from jobs.objectstore import make_client
+from projections.capabilities import capability_refusal
 from schemas.types import Id
 from schemas.v1 import ExportFormat, ExportParams
 from skillmind.settings import Settings
@@ -50,7 +52,8 @@ class Export(BaseModel):
     export_id: str
     tenant_id: str
     status: Literal["queued", "running", "ready", "failed", "expired"]
-    format: str
+    format: str = Field(description="csv, pdf, parquet, or audit (CSV + signed manifest)")
+    legal_hold: bool | None = Field(None, description="Stored under S3 legal hold (audit exports touching a hold).")
     params: dict[str, Any]
     requested_by: str
     requested_at: datetime | None
@@ -97,6 +100,39 @@ async def request_export(
     return Queued(export_id=export_id, position=accepted.position)
 
 
+@router.post(
+    "/v1/audit/exports",
+    status_code=202,
+    response_model=Queued,
+    summary="Request an audit export: CSV of every record in a range + signed manifest (auditor, platform_admin)",
+)
+async def request_audit_export(
+    request: Request, principal: CurrentPrincipal, pool: PoolDep, body: AuditExportRequest
+) -> Queued:
+    """Runs in the export pipeline (background, S3, links, notifications) under the
+    `audit.export` capability; a range touching a legal hold is stored under S3 legal hold and
+    kept while the hold lasts. Check a download offline: `skillmind audit verify-export`."""
+    if not principal.has("auditor", "platform_admin"):
+        raise Problem(403, "Forbidden", "audit exports are for the roles auditor and platform_admin")
+    reason = await run_in_threadpool(_audit_refusal, pool, principal)
+    if reason:
+        raise Problem(403, "Capability disabled", reason, capability="audit.export")
+    export_id = f"exp-{uuid.uuid4().hex[:20]}"
+    data = {
+        "export_id": export_id,
+        "range": body.model_dump(mode="json", exclude_none=True),
+        "requested_by": principal.user_id,
+        "roles": sorted(principal.roles),
+    }
+    accepted = await append_mutation(request, principal, principal.tenant_id, "audit.export_requested", data, True)
+    return Queued(export_id=export_id, position=accepted.position)
+
+
+def _audit_refusal(pool: Any, principal: Principal) -> str | None:
+    with pool.connection() as conn:
+        return capability_refusal(conn, principal.tenant_id, principal.roles, "audit.export")
+
+
 def _refusal(pool: Any, principal: Principal, fmt: str, params: ExportParams, settings: Settings) -> Any:
     with pool.connection() as conn:
         require_known(conn, principal, "programs", "program_id", params.program_id)
@@ -113,7 +149,7 @@ def _visible(principal: Principal) -> tuple[str, list[Any]]:
 
 _COLUMNS = (
     "export_id, tenant_id, status, format, params::jsonb as params, requested_by, requested_at, started_at, "
-    "completed_at, rows, size_bytes, sha256, expires_at, reason"
+    "completed_at, rows, size_bytes, sha256, expires_at, reason, legal_hold"
 )
 
 
@@ -133,20 +169,19 @@ def _one(pool: Any, principal: Principal, export_id: str) -> dict[str, Any]:
     where, params = _visible(principal)
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            f"select {_COLUMNS}, object_key from readmodel.exports where {where} and export_id = %s "
+            f"select {_COLUMNS}, object_key, manifest_key from readmodel.exports where {where} and export_id = %s "
             "and status is not null",
             [*params, export_id],
         ).fetchone()
     if row is None:  # another user's or tenant's export does not exist for you
         raise Problem(404, "Not found", f"export {export_id!r} not found")
-    return row
+    return dict(row)
 
 
 @router.get("/v1/exports/{export_id}", response_model=Export, summary="One export and its state")
 def get_export(principal: Reader, pool: PoolDep, export_id: Annotated[Id, Path()]) -> Export:
     row = _one(pool, principal, export_id)
-    row.pop("object_key")
-    return Export(**row)
+    return Export(**{k: v for k, v in row.items() if k not in ("object_key", "manifest_key")})
 
 
 @router.post(
@@ -160,11 +195,14 @@ async def export_link(
     pool: PoolDep,
     settings: SettingsDep,
     export_id: Annotated[Id, Path()],
+    part: Annotated[Literal["file", "manifest"], Query(description="An audit export's signed manifest.")] = "file",
     wait: WaitParam = True,
 ) -> Link:
     """Valid for `SKILLMIND_EXPORTS__LINK_TTL_S` or the export's time left, whichever is
     shorter; after that the S3 server refuses it. 409 unless the export is ready."""
     row = await run_in_threadpool(_one, pool, principal, export_id)
+    if part == "manifest" and not row["manifest_key"]:
+        raise Problem(404, "Not found", f"export {export_id!r} has no manifest (only audit exports do)")
     if row["status"] != "ready":
         raise Problem(409, "Not ready", f"export {export_id!r} is {row['status']}", status_of_export=row["status"])
     now = datetime.now(UTC).replace(microsecond=0)
@@ -173,7 +211,8 @@ async def export_link(
         raise Problem(409, "Expired", f"export {export_id!r} has expired", status_of_export="expired")
     data = {"export_id": export_id, "expires_at": (now + ttl).isoformat().replace("+00:00", "Z")}
     await append_mutation(request, principal, principal.tenant_id, "export.link_issued", data, wait)
-    url = await run_in_threadpool(_presign, settings, row["object_key"], ttl)
+    key = row["manifest_key"] if part == "manifest" else row["object_key"]
+    url = await run_in_threadpool(_presign, settings, key, ttl)
     return Link(url=url, expires_at=now + ttl)
 
 

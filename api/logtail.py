@@ -81,7 +81,7 @@ class LogTail:
                 continue
             with self._changed:
                 for msg in batch:
-                    landed = self._landing(msg.topic(), msg.value())
+                    landed = self._landing(msg.topic() or "", msg.value() or b"")
                     if landed:
                         self._landed[landed[0]] = landed[1]
                 while len(self._landed) > self._remember:

@@ -30,7 +30,7 @@ from schemas.v1 import (
     TenantCreated,
     UserRegistered,
 )
-from schemas.v2 import Capability
+from schemas.v2 import Capability, RoleList
 from schemas.validation import Invalid, validate_event
 
 router = APIRouter(tags=["directory and settings"], responses=problem_responses(401, 403, 404, 409, 422, 503))
@@ -72,8 +72,17 @@ def _tenant_of(principal: Principal, requested: str | None) -> str:
 
 
 async def append_mutation(
-    request: Request, principal: Principal, tenant: str, event_type: str, data: dict[str, Any], wait: bool
+    request: Request,
+    principal: Principal,
+    tenant: str,
+    event_type: str,
+    data: dict[str, Any],
+    wait: bool,
+    *,
+    also: tuple[str, ...] = (),
 ) -> Accepted:
+    """Append one mutation by ``principal`` (``also``: roles the endpoint vetted, see
+    ``policy.append_refusal``) and answer with its id and, when ``wait``, its position."""
     event = {
         "specversion": "1.0",
         "id": f"api-{uuid.uuid4().hex}",
@@ -93,7 +102,7 @@ async def append_mutation(
             judged.reason,
             errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in judged.problems],
         )
-    refusal = append_refusal(principal, judged.envelope, judged.data)
+    refusal = append_refusal(principal, judged.envelope, judged.data, also=also)
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403
         raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)
@@ -166,7 +175,12 @@ def _directory_route(path: str, model: type[EventData], summary: str) -> None:
         wait: WaitParam = True,
     ) -> Accepted:
         return await append_mutation(
-            request, principal, _tenant_of(principal, tenant_id), model.TYPE, body.model_dump(mode="json"), wait
+            request,
+            principal,
+            _tenant_of(principal, tenant_id),
+            model.TYPE,
+            body.model_dump(mode="json"),  # type: ignore[attr-defined]
+            wait,
         )
 
     create.__name__ = f"create_{model.TYPE.split('.')[0]}"
@@ -206,7 +220,7 @@ def _learner_link_route(method: str, path: str, model: type[BaseModel], event_ty
             principal,
             _tenant_of(principal, tenant_id),
             event_type,
-            {"learner_id": learner_id, **body.model_dump()},
+            {"learner_id": learner_id, **body.model_dump()},  # type: ignore[attr-defined]
             wait,
         )
 
@@ -276,13 +290,13 @@ class CapabilityFlags(BaseModel):
         populate_by_name=False,
         json_schema_extra={"minProperties": 1, "examples": [{"exports.csv": True, "exports.pdf": False}]},
     )
-    exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment] - unset means unchanged
-    exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment] - unset means unchanged
-    exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment] - unset means unchanged
-    exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment] - unset means unchanged
-    audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment] - unset means unchanged
-    roles: dict[Capability, list[Role]] = Field(
-        None,  # type: ignore[assignment] - unset means unchanged
+    exports_csv: bool = Field(None, alias="exports.csv")  # type: ignore[assignment]  # unset: unchanged
+    exports_pdf: bool = Field(None, alias="exports.pdf")  # type: ignore[assignment]  # unset: unchanged
+    exports_parquet: bool = Field(None, alias="exports.parquet")  # type: ignore[assignment]  # unset: unchanged
+    exports_bulk: bool = Field(None, alias="exports.bulk")  # type: ignore[assignment]  # unset: unchanged
+    audit_export: bool = Field(None, alias="audit.export")  # type: ignore[assignment]  # unset: unchanged
+    roles: dict[Capability, RoleList] = Field(
+        None,  # type: ignore[arg-type]  # unset: unchanged
         description='Restrict capabilities to roles, e.g. {"exports.bulk": ["company_admin"]}; [] lifts it.',
     )
 

@@ -20,6 +20,7 @@ from api.scope import require_report_role, scope_predicate
 from events.reader import partitions_of
 from events.topics import topic_name
 from jobs.objectstore import make_client
+from projections.database import scalar
 from projections.figures import FIGURES
 from skillmind.readiness import pipeline_report
 from skillmind.settings import Settings
@@ -94,14 +95,16 @@ class Overview(BaseModel):
 def _latest_day(conn: Any, principal: Principal) -> date | None:
     """The latest computed day in the caller's scope within its tenant, else the tenant's latest event day."""
     scope, params = scope_predicate(principal)
-    return conn.execute(
+    day: date | None = scalar(
+        conn,
         sql.SQL(
             "select coalesce((select max(s.day) from {rm}.daily_scores s "
             "where s.tenant_id = %(tenant)s and {scope}), "
             "(select max(day) from {rm}.event_days where tenant_id = %(tenant)s))"
         ).format(rm=RM, scope=scope),
         {**params, "tenant": principal.tenant_id},
-    ).fetchone()[0]
+    )
+    return day
 
 
 def _overview(conn: Any, principal: Principal) -> Overview:

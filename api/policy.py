@@ -6,6 +6,7 @@ from api.auth import Principal
 from schemas.envelope import Envelope
 from schemas.types import EventData
 from schemas.v1 import (
+    AuditExportRequested,
     ExportLinkIssued,
     ExportRequested,
     NotificationPreferencesChanged,
@@ -24,6 +25,10 @@ MUTATION_WRITERS = ("company_admin", "platform_admin")
 # identity provider issues it, no tenant API grants or revokes it.
 ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
 NOT_IN_DIRECTORY = "platform_admin"
+# Auditors place legal holds too (issue 11). Releasing one needs its placer or a company
+# admin; only the DELETE endpoint can check the placer (it reads the hold), so it alone
+# passes ``also=("auditor",)``: through the generic doors only admins release.
+EXTRA_WRITERS = {"legal_hold.placed": ("auditor",)}
 
 
 def _rank(role: str) -> int:
@@ -64,7 +69,9 @@ def self_service_refusal(principal: Principal, data: EventData) -> Problem | Non
     The user they name must be the caller, and an export's ``roles`` (the scope it runs
     in) at most the caller's own — otherwise an export would read more than its requester may.
     """
-    if isinstance(data, ExportRequested):
+    if isinstance(data, AuditExportRequested) and not principal.has("auditor", "platform_admin"):
+        return Problem("type", "role_required", "audit exports are for auditors (and platform_admin)")
+    if isinstance(data, ExportRequested | AuditExportRequested):
         if data.requested_by != principal.user_id:
             return Problem("data.requested_by", "not_yourself", "an export is requested by its requester only")
         beyond = sorted(set(data.roles) - principal.roles)
@@ -75,11 +82,20 @@ def self_service_refusal(principal: Principal, data: EventData) -> Problem | Non
     return None
 
 
-SELF_SERVICE = (ExportRequested, ExportLinkIssued, NotificationPreferencesChanged, NotificationRead)
+SELF_SERVICE = (
+    ExportRequested,
+    AuditExportRequested,
+    ExportLinkIssued,
+    NotificationPreferencesChanged,
+    NotificationRead,
+)
 
 
-def append_refusal(principal: Principal, envelope: Envelope, data: EventData) -> Problem | None:
-    """Why ``principal`` may not append this event, or None when it may."""
+def append_refusal(
+    principal: Principal, envelope: Envelope, data: EventData, *, also: tuple[str, ...] = ()
+) -> Problem | None:
+    """Why ``principal`` may not append this event, or None when it may (``also``: roles an
+    endpoint has already vetted for this one event, on top of the rule)."""
     if envelope.tenantid != principal.tenant_id and not principal.has("platform_admin"):
         return Problem(
             "tenantid",
@@ -100,7 +116,9 @@ def append_refusal(principal: Principal, envelope: Envelope, data: EventData) ->
         return None
     if isinstance(data, SELF_SERVICE):
         return self_service_refusal(principal, data)
-    allowed = LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS
+    allowed = (LEARNER_EVENT_WRITERS if data.KIND == "learner" else MUTATION_WRITERS) + (
+        EXTRA_WRITERS.get(envelope.type, ()) + also
+    )
     if not principal.has(*allowed):
         return Problem("type", "role_required", f"{envelope.type} needs one of the roles {', '.join(allowed)}")
     return role_refusal(principal, data)

@@ -75,7 +75,8 @@ class PositionWatcher:
                     await self._poll(conn)
                 except psycopg.Error as err:  # the waiters time out with a 409 meanwhile
                     log.warning("positions.poll_failed", error=str(err))
-                    conn = await _close(conn)
+                    await _close(conn)
+                    conn = None
                 if not self._waiters:
                     self._someone_waits.clear()
                 await asyncio.sleep(self._interval_s)

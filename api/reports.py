@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -20,8 +20,18 @@ from api.db import PoolDep
 from api.deps import Reader
 from api.problems import Problem, problem_responses
 from api.scope import require_report_role, scope_predicate
-from projections.figures import COUNT_NAMES, FIGURE_COUNTS, FIGURES, change, exact_figures, rounded
+from projections.database import scalar
+from projections.figures import (
+    COUNT_NAMES,
+    FIGURE_COUNTS,
+    FIGURES,
+    change,
+    exact_figures,
+    relative_change,
+    rounded,
+)
 from projections.runner import READ_MODEL_SCHEMA
+from schemas.types import ID_PATTERN
 
 router = APIRouter(tags=["reports"], responses=problem_responses(401, 403, 404, 409, 422))
 RM = sql.Identifier(READ_MODEL_SCHEMA)
@@ -71,6 +81,10 @@ GROUP_COLUMNS = (
 class Tile(BaseModel):
     value: float | None = Field(description="The figure on `day`.")
     change: float | None = Field(description="Week-over-week change (value on day − value on day−7).")
+    relative_change: float | None = Field(
+        default=None,
+        description="Week-over-week change relative to day−7 (change ÷ value on day−7); null when that is 0 or null.",
+    )
 
 
 class Tiles(BaseModel):
@@ -107,7 +121,8 @@ def capability_on(capability: str, alias: str = "s") -> sql.Composable:
 def _filters(
     program_id: str | None, cohort_id: str | None, capability: str | None = None
 ) -> tuple[sql.Composable, dict[str, Any]]:
-    parts, params = [sql.SQL("true")], {}
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
     if capability:
         parts.append(capability_on(capability))
     if program_id:
@@ -173,7 +188,7 @@ def _stored_group_rows(group_by: GroupBy, capability: str | None) -> sql.Compose
 def latest_day(conn: Any, principal: Principal) -> date | None:
     scope, params = scope_predicate(principal)
     query = sql.SQL("select max(s.day) from {rm}.daily_scores s where {scope}").format(rm=RM, scope=scope)
-    return conn.execute(query, params).fetchone()[0]
+    return cast(date | None, scalar(conn, query, params))
 
 
 def _figures_by_day(
@@ -219,7 +234,7 @@ def _tile(now: dict[str, Any] | None, before: dict[str, Any] | None, name: str) 
     """A figure and its week-over-week change, each rounded once from exact values."""
     value = now[name] if now else None
     previous = before[name] if before else None
-    return Tile(value=rounded(value), change=change(value, previous))
+    return Tile(value=rounded(value), change=change(value, previous), relative_change=relative_change(value, previous))
 
 
 def require_known(conn: Any, principal: Principal, table: str, column: str, value: str | None) -> None:
@@ -266,8 +281,8 @@ def engagement_report(
     pool: PoolDep,
     day: Annotated[date | None, Query(description="Default: the latest computed day.")] = None,
     group_by: GroupBy = GroupBy.learner,
-    program_id: Annotated[str | None, Query(max_length=128)] = None,
-    cohort_id: Annotated[str | None, Query(max_length=128)] = None,
+    program_id: Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN)] = None,
+    cohort_id: Annotated[str | None, Query(max_length=128, pattern=ID_PATTERN)] = None,
     weeks: Annotated[int, Query(ge=1, le=52, description="Length of the weekly series.")] = 8,
     format: Format = Format.json,
 ) -> Any:

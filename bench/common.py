@@ -106,3 +106,18 @@ def api_server(settings: Settings, **env: str) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(30)
+
+
+def seed_learner_days(conninfo: str, tenant: str, rows: int, day: str = "2026-11-27") -> None:
+    """``rows`` learner-days straight into ``readmodel.daily_scores`` (benchmarks and memory tests)."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "insert into readmodel.daily_scores (tenant_id, learner_id, day, cohort_id, program_id, score, "
+            "signin, attendance, progress, submissions, at_risk, active_7d, completed, tick_sequence, "
+            "computed_at) select %s, 'learner-' || n, %s::date, 'c' || (n %% 50), "
+            "'p' || (n %% 12), n %% 101, 0.5, 0.25, null, 1, n %% 101 < 40, true, false, 1, now() "
+            "from generate_series(1, %s) n",
+            [tenant, day, rows],
+        )

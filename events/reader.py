@@ -36,7 +36,7 @@ def read_to_end(
 ) -> Iterator[Message]:
     """Yield every committed record of the partitions, in offset order per partition, then stop."""
     wanted = list(partitions) if partitions is not None else partitions_of(kafka, topic)
-    consumer = Consumer(consumer_config(kafka, **{"enable.partition.eof": True}))
+    consumer = Consumer(consumer_config(kafka, None, **{"enable.partition.eof": True}))
     try:
         consumer.assign([TopicPartition(topic, p, start_offset) for p in wanted])
         pending = set(wanted)

@@ -123,8 +123,9 @@ class Sequencer:
         states = {p: SequencerState(self.config.dedupe_window) for p in partitions}
         counts = dict.fromkeys(partitions, 0)
         for msg in read_to_end(self.config.kafka, self.log_topic, partitions):
-            if states[msg.partition()].load(msg.value()):
-                counts[msg.partition()] += 1
+            partition = msg.partition() or 0  # read_to_end yields records only: always set
+            if states[partition].load(msg.value()):
+                counts[partition] += 1
             else:
                 log.warning(
                     "sequencer.foreign_record_ignored",
@@ -182,11 +183,11 @@ class Sequencer:
         self.producer.begin_transaction()
         try:
             for msg in records:
-                partition = msg.partition()
+                partition, offset = msg.partition() or 0, msg.offset() or 0  # set on every record
                 if partition not in batches:  # revoked since it was fetched: not ours to write
                     continue
-                first_offsets.setdefault(partition, msg.offset())
-                next_offsets[partition] = msg.offset() + 1
+                first_offsets.setdefault(partition, offset)
+                next_offsets[partition] = offset + 1
                 outcomes[self._sequence_one(msg, batches[partition], now)] += 1
             if not next_offsets:
                 self.producer.abort_transaction(60)
@@ -233,7 +234,7 @@ class Sequencer:
 
     def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> str:
         """Handle one inbox record inside the open transaction; return what became of it."""
-        origin = Origin(msg.topic(), msg.partition(), msg.offset())
+        origin = Origin(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
         with structlog.contextvars.bound_contextvars(
             topic=origin.topic, partition=origin.partition, offset=origin.offset
         ):

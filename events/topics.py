@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType  # type: ignore[attr-defined]
 
 from events.errors import TopicBootstrapError
 from skillmind.settings import KafkaSettings
@@ -56,7 +57,7 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
     return AdminClient(
         {
             "bootstrap.servers": kafka.bootstrap_servers,
-            "logger": logging.getLogger("librdkafka.admin"),
+            "logger": logging.getLogger("librdkafka.admin"),  # type: ignore[dict-item]
         }
     )
 
@@ -112,7 +113,7 @@ def _wait_for_leaders(admin: AdminClient, topics: set[str], timeout_s: float) ->
     raise TopicBootstrapError(f"topics {sorted(topics)} have no leader after {timeout_s:.0f}s; is the broker healthy?")
 
 
-def _drift(admin: AdminClient, spec: TopicSpec, existing: dict, timeout_s: float) -> tuple[str, ...]:
+def _drift(admin: AdminClient, spec: TopicSpec, existing: dict[str, Any], timeout_s: float) -> tuple[str, ...]:
     problems = []
     partitions = len(existing[spec.name].partitions)
     if partitions != spec.partitions:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import structlog
+from minio import Minio
 from minio.error import S3Error
 
 from events.inbox import InboxWriter
@@ -48,21 +49,47 @@ def expire_exports(settings: Settings, database: str | None = None, now: datetim
     now = now or datetime.now(UTC)
     with psycopg.connect(settings.postgres.conninfo(database)) as conn:
         due = conn.execute(
-            "select tenant_id, export_id, object_key from readmodel.exports "
+            "select tenant_id, export_id, object_key, manifest_key, coalesce(hold_ids, '{}') from readmodel.exports "
             "where status = 'ready' and expires_at <= %s order by expires_at limit 1000",
             [now],
         ).fetchall()
+        due = [row for row in due if not _still_held(conn, row[0], row[4])]
     if not due:
         return 0
-    s3, inbox = make_client(settings.s3), InboxWriter(settings.kafka)
+    s3, inbox, bucket = make_client(settings.s3), InboxWriter(settings.kafka), settings.s3.exports_bucket
     try:
-        for tenant, export_id, key in due:
-            s3.remove_object(settings.s3.exports_bucket, key)
-            _expire(inbox, tenant, export_id, "ttl")
-            log.info("export.expired", tenant=tenant, export_id=export_id)
+        for tenant, export_id, key, manifest_key, hold_ids in due:
+            remove_export(s3, inbox, bucket, (tenant, export_id, key, manifest_key, hold_ids), "ttl")
     finally:
         inbox.close()
     return len(due)
+
+
+def remove_export(
+    s3: Minio, inbox: InboxWriter, bucket: str, row: tuple[str, str, str, str | None, list[str]], reason: str
+) -> None:
+    """Delete an export's objects, then append ``export.expired`` — the TTL expiry's and
+    retention's one way (row: tenant, export id, object key, manifest key, hold ids)."""
+    tenant, export_id, key, manifest_key, hold_ids = row
+    for name in filter(None, (key, manifest_key)):
+        if hold_ids:  # its holds were released: lift the S3 legal hold, then delete
+            s3.disable_object_legal_hold(bucket, name)
+        s3.remove_object(bucket, name)
+    _expire(inbox, tenant, export_id, reason)
+    log.info("export.expired", tenant=tenant, export_id=export_id, reason=reason)
+
+
+def still_held(conn: psycopg.Connection, tenant: str, hold_ids: list[str]) -> bool:
+    return _still_held(conn, tenant, hold_ids)
+
+
+def _still_held(conn: psycopg.Connection, tenant: str, hold_ids: list[str]) -> bool:
+    """An export made under legal holds is kept past its TTL while any of them is in force."""
+    if not hold_ids:
+        return False
+    from api.audit_query import active_holds
+
+    return bool({hold.hold_id for hold in active_holds(conn, tenant)} & set(hold_ids))
 
 
 def reconcile_exports(settings: Settings, database: str | None = None, now: datetime | None = None) -> Reconciled:
@@ -70,12 +97,13 @@ def reconcile_exports(settings: Settings, database: str | None = None, now: date
     now = now or datetime.now(UTC)
     grace = timedelta(seconds=settings.exports.reconcile_grace_s)
     with psycopg.connect(settings.postgres.conninfo(database)) as conn:
-        ready = {
-            key: (tenant, export_id)
-            for tenant, export_id, key in conn.execute(
-                "select tenant_id, export_id, object_key from readmodel.exports where status = 'ready'"
-            )
-        }
+        ready = {}
+        for tenant, export_id, key, manifest_key in conn.execute(
+            "select tenant_id, export_id, object_key, manifest_key from readmodel.exports where status = 'ready'"
+        ):
+            ready[key] = (tenant, export_id)
+            if manifest_key:  # the audit export's second object belongs to the same record
+                ready[manifest_key] = (tenant, export_id)
     s3, bucket, outcome = make_client(settings.s3), settings.s3.exports_bucket, Reconciled()
     present = set()
     for obj in s3.list_objects(bucket, recursive=True):

@@ -11,10 +11,16 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from psycopg.types.string import TextLoader
 
 from api.csv_writer import CsvWriter
 
-CONTENT_TYPES = {"csv": "text/csv", "pdf": "application/pdf", "parquet": "application/vnd.apache.parquet"}
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "pdf": "application/pdf",
+    "parquet": "application/vnd.apache.parquet",
+    "audit": "text/csv",  # the audit export's CSV; its signed manifest is a second object
+}
 BATCH_ROWS = 5000
 
 COMPONENT = pa.decimal128(7, 6)
@@ -48,6 +54,13 @@ PARQUET_SCHEMAS = {
         ]
     ),
 }
+
+
+class NumericTextLoader(TextLoader):
+    """Loads ``numeric`` as PostgreSQL's text — what ``str(Decimal)`` prints — without building
+    a Decimal per cell. Safe for the CSV writer only because no report column that is
+    ``numeric`` can be negative (components and rates lie in [0, 1]): a text cell never
+    starts with ``-`` here, so neutralisation never touches one."""
 
 
 @dataclass
@@ -114,7 +127,7 @@ def write_parquet(rows: Iterable[Sequence[Any]], columns: Sequence[str], kind: s
     schema = PARQUET_SCHEMAS[kind]
     assert tuple(schema.names) == tuple(columns), "the Parquet schema follows the report's columns"
     count = 0
-    with pq.ParquetWriter(sink, schema) as writer:  # type: ignore[arg-type]
+    with pq.ParquetWriter(sink, schema) as writer:
         for batch in batches(rows):
             arrays = [pa.array([row[i] for row in batch], type=field.type) for i, field in enumerate(schema)]
             writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))

@@ -11,6 +11,8 @@ queued (requested) → running (started) → ready (completed) | failed → expi
 
 from __future__ import annotations
 
+import io
+import json
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -24,10 +26,19 @@ from api.auth import Principal
 from api.exportquery import ExportQuery, export_query, export_refusal
 from api.reports import build_report
 from events.inbox import InboxWriter
-from jobs.exportfiles import CONTENT_TYPES, Counted, HashingWriter, write_csv, write_parquet, write_pdf
+from jobs.exportfiles import (
+    CONTENT_TYPES,
+    Counted,
+    HashingWriter,
+    NumericTextLoader,
+    write_csv,
+    write_parquet,
+    write_pdf,
+)
 from jobs.logworker import LogWorker
 from jobs.objectstore import make_client
 from jobs.outbox import Dispatcher, enqueue
+from projections.capabilities import capability_refusal
 from schemas.examples import cloud_event
 from schemas.types import format_utc
 from schemas.v1 import ExportParams
@@ -35,7 +46,7 @@ from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
 RUN = "export.run"
-PART_SIZE = 16 * 1024 * 1024  # multipart upload above this: bounded memory for any size
+PART_SIZE = 5 * 1024 * 1024  # S3's smallest part: the upload holds about one part in memory
 
 
 def object_key(tenant: str, export_id: str, export_format: str) -> str:
@@ -43,8 +54,10 @@ def object_key(tenant: str, export_id: str, export_format: str) -> str:
 
 
 def queue_export(cur: psycopg.Cursor, record: dict[str, Any]) -> None:
-    """The log worker's handler: one ``export.run`` per requested export."""
+    """The log worker's handler: one ``export.run`` per requested export (reports and audit)."""
     data = record["data"]
+    if record["type"] == "audit.export_requested":
+        data = {**data, "format": "audit", "params": data["range"]}
     payload = {k: data[k] for k in ("export_id", "format", "params", "requested_by", "roles")}
     enqueue(
         cur,
@@ -78,42 +91,86 @@ class ExportRunner:
     def __call__(self, job: Mapping[str, Any]) -> None:
         tenant, export_id, export_format = job["_tenant"], job["export_id"], job["format"]
         principal = Principal(job["requested_by"], tenant, frozenset(job["roles"]))
-        params = ExportParams.model_validate(job["params"])
         self._append(tenant, "export.started", {"export_id": export_id}, "started")
+        if export_format == "audit":
+            self._audit(job, principal)
+            return
+        params = ExportParams.model_validate(job["params"])
         with psycopg.connect(self.settings.postgres.conninfo(self.database)) as conn:
             refusal = export_refusal(conn, principal, export_format, params, self.settings.exports.bulk_rows)
             if refusal:
-                reason = refusal[1]
-                self._append(
-                    tenant,
-                    "export.failed",
-                    {"export_id": export_id, "requested_by": principal.user_id, "reason": reason},
-                    "failed",
-                )
-                log.info("export.refused", tenant=tenant, export_id=export_id, reason=reason)
+                self._fail(tenant, export_id, principal.user_id, refusal[1])
                 return
             with tempfile.TemporaryFile() as spool:
                 counted = self._write(conn, principal, export_format, params, spool)
                 key = object_key(tenant, export_id, export_format)
                 spool.seek(0)
-                self.s3.put_object(
-                    self.settings.s3.exports_bucket,
-                    key,
-                    spool,
-                    length=counted.size_bytes,
-                    content_type=CONTENT_TYPES[export_format],
-                    part_size=PART_SIZE,
-                )
+                self._put(key, spool, counted.size_bytes, CONTENT_TYPES[export_format])
+        self._complete(tenant, export_id, principal.user_id, export_format, key, counted)
+
+    def _audit(self, job: Mapping[str, Any], principal: Principal) -> None:
+        """CSV + signed manifest (``api/audit_exporter.py``); under S3 legal hold when the range
+        touches a legal hold, and then kept past its TTL while the hold lasts (``jobs/expiry``)."""
+        from api.audit import AuditExportRequest
+        from api.audit_exporter import run_audit_export
+
+        tenant, export_id = principal.tenant_id, job["export_id"]
+        request = AuditExportRequest.model_validate(job["params"])
+        with psycopg.connect(self.settings.postgres.conninfo(self.database)) as conn:
+            refusal = capability_refusal(conn, tenant, principal.roles, "audit.export")
+            if refusal:
+                self._fail(tenant, export_id, principal.user_id, refusal)
+                return
+            with tempfile.TemporaryFile() as spool:
+                sink = HashingWriter(spool)
+                manifest = run_audit_export(self.settings, conn, tenant, request, sink)  # type: ignore[arg-type]
+                if manifest is None:
+                    self._fail(tenant, export_id, principal.user_id, "the range holds no record")
+                    return
+                key = object_key(tenant, export_id, "csv")
+                spool.seek(0)
+                self._put(key, spool, sink.size, "text/csv")
+        body = json.dumps(manifest, sort_keys=True, indent=2).encode()
+        manifest_key = f"{tenant}/{export_id}.manifest.json"
+        self._put(manifest_key, io.BytesIO(body), len(body), "application/json")
+        if manifest["legal_hold"]:
+            for held in (key, manifest_key):  # the S3 server refuses to delete them now
+                self.s3.enable_object_legal_hold(self.settings.s3.exports_bucket, held)
+        extra = {"manifest_key": manifest_key, "legal_hold": manifest["legal_hold"], "hold_ids": manifest["hold_ids"]}
+        counted = Counted(sink.size, manifest["row_count"], sink.digest.hexdigest())
+        self._complete(tenant, export_id, principal.user_id, "audit", key, counted, extra)
+
+    def _put(self, key: str, data: Any, length: int, content_type: str) -> None:
+        bucket = self.settings.s3.exports_bucket
+        self.s3.put_object(bucket, key, data, length=length, content_type=content_type, part_size=PART_SIZE)
+
+    def _fail(self, tenant: str, export_id: str, user: str, reason: str) -> None:
+        self._append(
+            tenant, "export.failed", {"export_id": export_id, "requested_by": user, "reason": reason}, "failed"
+        )
+        log.info("export.refused", tenant=tenant, export_id=export_id, reason=reason)
+
+    def _complete(
+        self,
+        tenant: str,
+        export_id: str,
+        user: str,
+        export_format: str,
+        key: str,
+        counted: Counted,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=self.settings.exports.ttl_hours)
         data = {
             "export_id": export_id,
-            "requested_by": principal.user_id,
+            "requested_by": user,
             "object_key": key,
             "content_type": CONTENT_TYPES[export_format],
             "size_bytes": counted.size_bytes,
             "rows": counted.rows,
             "sha256": counted.sha256,
             "expires_at": format_utc(expires),
+            **(extra or {}),
         }
         self._append(tenant, "export.completed", data, "completed")
         log.info("export.completed", tenant=tenant, export_id=export_id, rows=counted.rows, bytes=counted.size_bytes)
@@ -144,35 +201,42 @@ class ExportRunner:
                 _tuple_rows(conn, q), q.columns, q.group_by.value if q.group_by.value == "learner" else "group", sink
             )
         else:
-            rows = write_csv(_tuple_rows(conn, q), q.columns, sink)
+            rows = write_csv(_tuple_rows(conn, q, numeric_as_text=True), q.columns, sink)
         sink.flush()
         return Counted(sink.size, rows, sink.digest.hexdigest())
 
 
-def _tuple_rows(conn: psycopg.Connection, q: ExportQuery) -> Iterator[tuple[Any, ...]]:
-    """Rows from a server-side cursor: constant memory for any number of rows."""
+def _tuple_rows(
+    conn: psycopg.Connection, q: ExportQuery, *, numeric_as_text: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """Rows from a server-side cursor: constant memory for any number of rows.
+
+    ``numeric_as_text`` keeps PostgreSQL's text of ``numeric`` values (what ``str(Decimal)``
+    would print anyway) instead of building a ``Decimal`` per cell: CSV only prints them."""
     with conn.transaction(), conn.cursor(name="export_rows") as cur:
-        cur.itersize = 5000
+        if numeric_as_text:
+            cur.adapters.register_loader("numeric", NumericTextLoader)
+        cur.itersize = 20_000  # fewer round trips; ~2 MB of rows at a time
         cur.execute(q.query, q.params)
         yield from cur
 
 
 def _dict_rows(conn: psycopg.Connection, q: ExportQuery) -> Iterator[dict[str, Any]]:
     with conn.transaction(), conn.cursor(name="export_rows", row_factory=dict_row) as cur:
-        cur.itersize = 5000
+        cur.itersize = 20_000  # fewer round trips; ~2 MB of rows at a time
         cur.execute(q.query, q.params)
         yield from cur
 
 
 def exports_worker(settings: Settings, database: str | None = None) -> LogWorker:
-    return LogWorker("exports", settings, frozenset({"export.requested"}), queue_export, database=database)
+    types = frozenset({"export.requested", "audit.export_requested"})
+    return LogWorker("exports", settings, types, queue_export, database=database)
 
 
 def exports_dispatcher(settings: Settings, database: str | None = None) -> Dispatcher:
     runner = ExportRunner(settings, database)
 
     def gave_up(job: Mapping[str, Any]) -> None:
-        data = {"export_id": job["export_id"], "requested_by": job["requested_by"], "reason": "the export kept failing"}
-        runner._append(job["_tenant"], "export.failed", data, "failed")
+        runner._fail(job["_tenant"], job["export_id"], job["requested_by"], "the export kept failing")
 
     return Dispatcher(settings, {RUN: runner}, on_dead={RUN: gave_up}, database=database)

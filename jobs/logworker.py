@@ -160,7 +160,7 @@ class LogWorker:
     def stored_offsets(self, cur: psycopg.Cursor | None = None) -> dict[int, int]:
         query = "select partition, next_offset from worker_positions where worker = %s and topic = %s"
         rows = (cur or self.conn).execute(query, [self.name, self.topic]).fetchall()
-        return dict(rows)  # type: ignore[arg-type]
+        return dict(rows)  # type: ignore[arg-type, unused-ignore]
 
     # -- the consumer loop -------------------------------------------------------------
 
@@ -195,4 +195,4 @@ def _usable(message: Message) -> bool:
 
 
 def _parsed(messages: Iterable[Message]) -> list[LogMessage]:
-    return [LogMessage.parse(m.partition(), m.offset(), m.value()) for m in messages]
+    return [LogMessage.parse(m.partition() or 0, m.offset() or 0, m.value()) for m in messages]

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import structlog
 
@@ -102,29 +103,39 @@ class WebhookEffect:
     def __init__(self, settings: Settings, database: str | None = None) -> None:
         self.settings, self.database = settings, database
         self.inbox = InboxWriter(settings.kafka)
+        self._conn: psycopg.Connection | None = None
+        self._http: httpx.Client | None = None
+
+    def _connections(self) -> tuple[psycopg.Connection, httpx.Client]:
+        """Kept across deliveries: a connection and an HTTP client per delivery cost more than the POST."""
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.postgres.conninfo(self.database), autocommit=True)
+        if self._http is None:
+            self._http = httpx.Client(follow_redirects=False)
+        return self._conn, self._http
 
     def __call__(self, job: Mapping[str, Any]) -> None:
         from jobs.webhooks import send_webhook
 
         tenant, webhook_id = job["_tenant"], job["webhook_id"]
-        with psycopg.connect(self.settings.postgres.conninfo(self.database), autocommit=True) as conn:
-            hook = conn.execute(
-                "select w.url, w.state, s.secret from readmodel.webhooks w join webhook_secrets s "
-                "using (tenant_id, webhook_id) where w.tenant_id = %s and w.webhook_id = %s",
-                [tenant, webhook_id],
-            ).fetchone()
-            if hook is None or hook[1] != "active":
-                raise PermanentError(f"webhook {webhook_id} is {hook[1] if hook else 'unknown'}")
-            url, _, secret = hook
-            timestamp = datetime.now(UTC)  # of this attempt: receivers refuse stale timestamps
-            result = send_webhook(
-                url, secret, msg_id=job["_key"], timestamp=timestamp, payload=job["body"], timeout_s=10
-            )
-            if result.delivered:
-                return
-            self._maybe_disable(conn, tenant, webhook_id)
-            error = RetryableError if result.retryable else PermanentError
-            raise error(result.reason, result.status_code)
+        conn, http = self._connections()
+        hook = conn.execute(
+            "select w.url, w.state, s.secret from readmodel.webhooks w join webhook_secrets s "
+            "using (tenant_id, webhook_id) where w.tenant_id = %s and w.webhook_id = %s",
+            [tenant, webhook_id],
+        ).fetchone()
+        if hook is None or hook[1] != "active":
+            raise PermanentError(f"webhook {webhook_id} is {hook[1] if hook else 'unknown'}")
+        url, _, secret = hook
+        timestamp = datetime.now(UTC)  # of this attempt: receivers refuse stale timestamps
+        result = send_webhook(
+            url, secret, msg_id=job["_key"], timestamp=timestamp, payload=job["body"], timeout_s=10, client=http
+        )
+        if result.delivered:
+            return
+        self._maybe_disable(conn, tenant, webhook_id)
+        error = RetryableError if result.retryable else PermanentError
+        raise error(result.reason, result.status_code)
 
     def _maybe_disable(self, conn: psycopg.Connection, tenant: str, webhook_id: str) -> None:
         since = conn.execute(

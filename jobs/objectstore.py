@@ -7,12 +7,32 @@ put under legal hold, and S3 only allows object lock at bucket creation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import urllib3
 from minio import Minio
+from minio import datatypes as minio_datatypes
+from minio import time as minio_time
 from minio.error import S3Error
 
 from skillmind.settings import S3Settings
+
+
+def _iso8601_any_precision(value: str | None) -> datetime | None:
+    """RFC 3339 UTC times with up to nanoseconds (versitygw sends 9 fractional digits; minio's
+    parser takes at most 6 and raises ValueError on more, e.g. when listing a bucket)."""
+    if value is None:
+        return None
+    head, dot, rest = value.partition(".")
+    if dot:
+        value = f"{head}.{rest.rstrip('Z')[:6]}Z"
+    return _minio_from_iso8601utc(value)
+
+
+_minio_from_iso8601utc = minio_time.from_iso8601utc
+# minio's datatypes module imported the name itself; both must see the lenient parser.
+minio_time.from_iso8601utc = _iso8601_any_precision
+minio_datatypes.from_iso8601utc = _iso8601_any_precision  # type: ignore[attr-defined]
 
 
 class ObjectStoreError(Exception):

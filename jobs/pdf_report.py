@@ -326,7 +326,7 @@ class _ReportPdf(FPDF):
     def __init__(self, footer_text: str) -> None:
         super().__init__(orientation="L", unit="mm", format="A4")
         self.footer_text = footer_text
-        self.table: _Table | None = None
+        self.table: _Table | None = None  # type: ignore[assignment]  # our open table, not FPDF.table()
         fonts = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
         for style, file in fonts.items():
             self.add_font(FONT, style, FONT_DIR / file)

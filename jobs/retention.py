@@ -4,11 +4,8 @@ hourly beat on each tenant's cadence). The rules are in ``jobs.retention_rules``
 **Legal holds plug in here, in one place:** ``held_predicate(conn, tenant)`` returns the
 ``HeldPredicate`` every part of the purge asks — archive records, read-model rows (a held
 record's learner keeps their rows) and export objects (asked with the export's
-``export.completed`` record). Until the audit issue's predicate lands, the default reads
-``readmodel.legal_holds`` if that table exists (active rows: ``released`` not true; a null
-``subject_id`` holds the whole tenant, otherwise the record's ``subject``, ``learner_id``
-or ``user_id`` must equal it), and holds nothing when it does not. Replace the body of
-``held_predicate`` with a call to the real one.
+``export.completed`` record). It is the legal-hold rule of ``projections.holds`` (issue
+11) over the tenant's active holds; tests may pass another (``purge_tenant(held_for=...)``).
 
 Order of a purge (written where it happens, ``purge_tenant``):
 
@@ -37,16 +34,30 @@ from typing import Any
 import psycopg
 import structlog
 from minio import Minio
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from events.archive_format import parquet_bytes, stub_of
 from events.inbox import InboxWriter
 from jobs.archive_replay import archive_keys, read_object, read_table
 from jobs.archiver import put_replacing
+from jobs.expiry import remove_export, still_held
 from jobs.exports import append_system_event
 from jobs.objectstore import make_client
-from jobs.retention_rules import Cutoffs, HeldPredicate, Policy, PurgePlan, plan_purge, ranges, receipt_chunks
+from jobs.retention_rules import (
+    Cutoffs,
+    HeldPredicate,
+    Policy,
+    PurgePlan,
+    nothing_held,
+    plan_purge,
+    ranges,
+    receipt_chunks,
+)
+from projections.holds import covers, hold_from_row, refs_of
+from projections.holds_sql import active_sql
 from projections.runner import READ_MODEL_SCHEMA
+from schemas.types import format_utc
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -56,25 +67,30 @@ LEARNER_DAY_TABLES = ("signin_days", "activity_days", "daily_scores")
 
 
 def held_predicate(conn: psycopg.Connection, tenant: str) -> HeldPredicate:
-    """THE plug for legal holds (module docstring): is a record of ``tenant`` held?"""
-    exists = conn.execute("select to_regclass(%s)", [f"{READ_MODEL_SCHEMA}.legal_holds"]).fetchone()
-    if exists is None or exists[0] is None:
-        return lambda record: False
-    rows = conn.execute(
-        f"select subject_id from {READ_MODEL_SCHEMA}.legal_holds "
-        "where tenant_id = %s and coalesce(released, false) = false",
-        [tenant],
-    ).fetchall()
-    subjects = {r[0] for r in rows}
-    if None in subjects:
-        return lambda record: True  # a tenant-wide hold
+    """THE plug for legal holds (module docstring): is a record of ``tenant`` held?
+
+    The tenant's active holds (``legal_holds`` without a later release,
+    ``projections.holds_sql.active_sql``) judged by the one rule of ``projections.holds``
+    (``covers`` over ``refs_of(record)``) — the rule audit search and the audit export apply.
+    A record whose references cannot be read is treated as held: retention never guesses."""
+    query = sql.SQL("select h.* from {holds} h where h.tenant_id = %s and {active}").format(
+        holds=sql.Identifier(READ_MODEL_SCHEMA, "legal_holds"), active=active_sql(READ_MODEL_SCHEMA)
+    )
+    holds = [hold_from_row(row) for row in conn.cursor(row_factory=dict_row).execute(query, [tenant])]
+    if not holds:
+        return nothing_held
 
     def held(record: Mapping[str, Any]) -> bool:
-        data = record.get("data") if isinstance(record.get("data"), dict) else {}
-        named = {record.get("subject"), data.get("learner_id"), data.get("user_id")}  # type: ignore[union-attr]
-        return bool(subjects & named)
+        try:
+            refs = refs_of(record)
+        except (KeyError, TypeError, ValueError):
+            return True
+        return any(covers(hold, refs) for hold in holds)
 
     return held
+
+
+ExportRow = tuple[str, str, str, str | None, list[str]]  # tenant, export id, object, manifest, hold ids
 
 
 @dataclass
@@ -83,7 +99,7 @@ class PurgeReport:
     cutoffs: Cutoffs
     plan: PurgePlan
     read_model_rows: dict[str, int] = field(default_factory=dict)
-    export_objects: list[tuple[str, str]] = field(default_factory=list)  # (export id, object key)
+    export_objects: list[ExportRow] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
 
@@ -96,7 +112,7 @@ class PurgeReport:
             f"mutations {self.plan.mutations}) in {len(self.files)} file(s); sequences {runs}",
             f"  kept under legal hold: {len(self.plan.held)}",
             *(f"  read model {t}: {n} row(s)" for t, n in self.read_model_rows.items()),
-            f"  export objects: {len(self.export_objects)} {[key for _, key in self.export_objects]}",
+            f"  export objects: {len(self.export_objects)} {[row[2] for row in self.export_objects]}",
         ]
 
 
@@ -134,30 +150,35 @@ def _learner_rows(conn: psycopg.Connection, tenant: str, before: date, keep: set
     return counts
 
 
-def _expired_exports(conn: psycopg.Connection, tenant: str, before: date, held: HeldPredicate) -> list[tuple[str, str]]:
-    """(export id, object key) of ready exports completed before ``before`` and not held."""
+def _expired_exports(conn: psycopg.Connection, tenant: str, before: date, held: HeldPredicate) -> list[ExportRow]:
+    """Ready exports completed before ``before`` that no hold keeps: neither the hold
+    predicate (asked with the export's ``export.completed`` record) nor, for an audit export
+    made under holds, one of its holds still in force (``jobs.expiry.still_held``).
+    Rows as ``jobs.expiry.remove_export`` takes them."""
     rows = conn.cursor(row_factory=dict_row).execute(
-        f"select export_id, requested_by, object_key from {READ_MODEL_SCHEMA}.exports "
+        f"select export_id, requested_by, object_key, manifest_key, coalesce(hold_ids, '{{}}') as hold_ids, "
+        f"completed_at from {READ_MODEL_SCHEMA}.exports "
         "where tenant_id = %s and status = 'ready' and completed_at < %s order by export_id",
         [tenant, datetime.combine(before, datetime.min.time(), tzinfo=UTC)],
     )
     found = []
-    for row in rows:
-        record = {"type": "export.completed", "tenantid": tenant, "data": dict(row)}
-        if not held(record):
-            found.append((row["export_id"], row["object_key"]))
+    for row in rows.fetchall():
+        data = {k: row[k] for k in ("export_id", "requested_by", "object_key")}
+        record = {"type": "export.completed", "tenantid": tenant, "time": format_utc(row["completed_at"]), "data": data}
+        if not held(record) and not still_held(conn, tenant, row["hold_ids"]):
+            found.append((tenant, row["export_id"], row["object_key"], row["manifest_key"], row["hold_ids"]))
     return found
 
 
-def _expire_exports(settings: Settings, writer: InboxWriter, tenant: str, exports: list[tuple[str, str]]) -> None:
-    """Delete each object, then append ``export.expired`` (reason ``retention``) — the order
-    and the event id (``<export id>:expired``) of the TTL expiry (``jobs.expiry``), so no
-    record points at nothing and an export expires once, whichever comes first."""
+def _expire_exports(
+    settings: Settings, writer: InboxWriter, exports: list[tuple[str, str, str, str | None, list[str]]]
+) -> None:
+    """Each expired export the way the TTL expiry does it (``jobs.expiry.remove_export``):
+    objects deleted, then ``export.expired`` (reason ``retention``, id ``<export id>:expired``),
+    so no record points at nothing and an export expires once, whichever comes first."""
     s3 = make_client(settings.s3)
-    for export_id, key in exports:
-        s3.remove_object(settings.s3.exports_bucket, key)
-        data = {"export_id": export_id, "reason": "retention"}
-        append_system_event(writer, tenant, "export.expired", data, f"{export_id}:expired")
+    for row in exports:
+        remove_export(s3, writer, settings.s3.exports_bucket, row, "retention")
 
 
 def _receipts(report: PurgeReport, today: date) -> list[tuple[str, dict[str, Any]]]:
@@ -230,7 +251,7 @@ def purge_tenant(
             # 3. read models and export objects
             with conn.transaction():
                 report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events, keep, delete=True)
-            _expire_exports(settings, writer, tenant, report.export_objects)
+            _expire_exports(settings, writer, report.export_objects)
         finally:
             writer.close()
         # 4. the archive, file by file

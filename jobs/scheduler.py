@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import structlog
@@ -20,6 +21,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from events.inbox import InboxWriter
+from jobs.checkpoints import append_checkpoints
+from projections.database import scalar
 from projections.runner import READ_MODEL_SCHEMA, schema_exists
 from schemas.examples import cloud_event
 from skillmind.settings import Settings
@@ -28,7 +31,7 @@ log = structlog.get_logger(__name__)
 SCHEDULER_LOCK = 0x5C11_71C  # one advisory lock shared by every scheduler process
 
 
-def tick_event(tenant: str, day: date, *, manual: bool = False, at: datetime | None = None) -> dict:
+def tick_event(tenant: str, day: date, *, manual: bool = False, at: datetime | None = None) -> dict[str, Any]:
     now = at or datetime.now(UTC)
     event_id = f"recompute:{day}" + (f":manual:{now:%Y%m%dT%H%M%S%f}" if manual else "")
     return cloud_event(
@@ -61,7 +64,7 @@ def append_ticks(settings: Settings, day: date, tenants: list[str], *, manual: b
 def scheduled_ticks(settings: Settings, days: list[date], database: str | None = None) -> int:
     """Append the missing ticks for ``days``; 0 if another scheduler holds the lock."""
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
-        if not conn.execute("select pg_try_advisory_lock(%s)", [SCHEDULER_LOCK]).fetchone()[0]:
+        if not scalar(conn, "select pg_try_advisory_lock(%s)", [SCHEDULER_LOCK]):
             log.info("scheduler.skipped", reason="another scheduler holds the lock")
             return 0
         try:
@@ -86,7 +89,7 @@ def scheduled_ticks(settings: Settings, days: list[date], database: str | None =
 def days_to_catch_up(settings: Settings, today: date, database: str | None = None) -> list[date]:
     """Yesterday, and every earlier day since the last tick, at most ``catch_up_days``."""
     with psycopg.connect(settings.postgres.conninfo(database)) as conn:
-        last = conn.execute("select max(day) from recompute_ticks").fetchone()[0]
+        last = scalar(conn, "select max(day) from recompute_ticks")
     yesterday = today - timedelta(days=1)
     first = max(
         last + timedelta(days=1) if last else yesterday,
@@ -112,6 +115,14 @@ def run_scheduler(
         nightly,
         recompute_trigger(settings),
         id="recompute",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        lambda: append_checkpoints(settings, database),
+        checkpoint_trigger(settings),
+        id="audit-checkpoint",
         max_instances=1,
         coalesce=True,
         misfire_grace_time=3600,
@@ -173,3 +184,11 @@ def _retention_beat(settings: Settings, database: str | None) -> Callable[[], No
 
 def recompute_trigger(settings: Settings) -> CronTrigger:
     return CronTrigger(hour=settings.scheduler.recompute_hour, minute=settings.scheduler.recompute_minute, timezone=UTC)
+
+
+def checkpoint_trigger(settings: Settings) -> CronTrigger:
+    """When signed chain checkpoints are appended (``SKILLMIND_AUDIT__CHECKPOINT_*``, UTC)."""
+    audit = settings.audit
+    return CronTrigger(
+        day=f"*/{audit.checkpoint_every_days}", hour=audit.checkpoint_hour, minute=audit.checkpoint_minute, timezone=UTC
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import psycopg
 
 from projections.errors import DatabaseError
@@ -36,3 +39,9 @@ def drop_database(pg: PostgresSettings, name: str) -> None:
 
     with connect(pg, dbname="postgres") as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def scalar(conn: Any, query: Any, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+    """The first column of the first row of ``query`` (None when it returns no row)."""
+    row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0]

@@ -137,3 +137,11 @@ def change(now: Fraction | int | None, before: Fraction | int | None) -> float |
     if now is None or before is None:
         return None
     return rounded(now - before)
+
+
+def relative_change(now: Fraction | int | None, before: Fraction | int | None) -> float | int | None:
+    """Week-over-week change relative to the week before, (now − before) ÷ before, exact then
+    rounded once (None if either side is missing or the week before is 0)."""
+    if now is None or not before:
+        return None
+    return rounded(Fraction(now - before) / before)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from projections import tables as t
+from projections.audit import audit_changes
 from projections.facts import counted, fact_changes
 from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
@@ -29,11 +30,16 @@ def order(record: Mapping[str, Any], applied: Mapping[str, int]) -> str:
 
 
 def is_tick(record: Mapping[str, Any]) -> bool:
-    return record["type"] == TICK
+    return bool(record["type"] == TICK)
 
 
 def changes_for(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert]:
-    """Facts for an event; for a tick, the day's scores from the facts as they stand now."""
+    """Facts for an event; for a tick, the day's scores from the facts as they stand now;
+    and for every record its place in the audit trail."""
+    return [*_facts_or_scores(record, score_tick), *audit_changes(record)]
+
+
+def _facts_or_scores(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert]:
     if is_tick(record):
         return [*score_tick(record), counted(record)]
     return fact_changes(record)

@@ -102,7 +102,7 @@ class LiveProjections:
         )
         self.topic = self.app.topic(self.topic_name, value_type=bytes, value_serializer="raw", key_serializer="raw")
         self.app.agent(self.topic, name="projections")(self._agent)
-        self.app.on_partitions_assigned.connect(self._seek_to_stored)
+        self.app.on_partitions_assigned.connect(self._seek_to_stored)  # type: ignore[arg-type]
 
     async def _seek_to_stored(self, app: faust.App, assigned: set[TP], **_: Any) -> None:
         stored = await asyncio.to_thread(stored_offsets, self.conn, READ_MODEL_SCHEMA, self.topic_name)
@@ -110,9 +110,9 @@ class LiveProjections:
             if tp.topic == self.topic_name and tp.partition in stored:
                 await app.consumer.seek(tp, stored[tp.partition])
 
-    async def _agent(self, stream: faust.StreamT) -> None:
+    async def _agent(self, stream: faust.StreamT[Any]) -> None:
         try:
-            async for events in stream.take_events(self.batch_size, within=0.2):
+            async for events in stream.take_events(self.batch_size, within=0.2):  # type: ignore[attr-defined]
                 await self._apply(events)
         except Exception as err:
             # A crashed agent would leave the process up but idle: stop it, so the failure
@@ -121,7 +121,7 @@ class LiveProjections:
             self.failure = err
             raise
 
-    async def _apply(self, events: Sequence[faust.EventT]) -> None:
+    async def _apply(self, events: Sequence[faust.EventT[Any]]) -> None:
         batch = [LogMessage.parse(e.message.partition, e.message.offset, e.value) for e in events]
         outcome = await asyncio.to_thread(self.writer.apply, batch)
         self.counters.applied += outcome.applied

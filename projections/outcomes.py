@@ -49,6 +49,24 @@ def _requested(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     ]
 
 
+def _audit_requested(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    """An audit export is an export like the others, of format ``audit`` (CSV + signed manifest)."""
+    params = json.dumps(d["range"], sort_keys=True, separators=(",", ":"))
+    return [
+        _export(
+            r,
+            d,
+            status="queued",
+            format="audit",
+            params=params,
+            requested_by=d["requested_by"],
+            roles=sorted(d["roles"]),
+            requested_sequence=r["sequence"],
+            requested_at=_at(r["appendedat"]),
+        )
+    ]
+
+
 def _started(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     return [_export(r, d, status="running", started_at=_at(r["appendedat"]))]
 
@@ -81,6 +99,9 @@ def _completed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
         rows=d["rows"],
         sha256=d["sha256"],
         expires_at=_at(d["expires_at"]),
+        manifest_key=d.get("manifest_key"),
+        legal_hold=d.get("legal_hold", False),
+        hold_ids=sorted(d.get("hold_ids", [])),
     )
     title = f"Your export {d['export_id']} is ready ({d['rows']} rows)"
     return [done, bell(r, d["requested_by"], d["export_id"], title)]
@@ -138,6 +159,7 @@ def _capabilities(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
 
 FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "export.requested": _requested,
+    "audit.export_requested": _audit_requested,
     "export.started": _started,
     "export.completed": _completed,
     "export.failed": _failed,

@@ -47,7 +47,7 @@ def _replay_lock(conn: psycopg.Connection) -> Iterator[None]:
 
 
 def _parse(messages: list[Message]) -> list[LogMessage]:
-    return [LogMessage.parse(m.partition(), m.offset(), m.value()) for m in messages]
+    return [LogMessage.parse(m.partition() or 0, m.offset() or 0, m.value()) for m in messages]
 
 
 def _chunks(messages: Iterator[Message], size: int) -> Iterator[list[Message]]:
@@ -118,8 +118,7 @@ def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = No
                 )
             )
             stop_at = stored_offsets(conn, READ_MODEL_SCHEMA, topic).get(partition, 0)
-            for table in [*ALL_TABLES, "tenant_positions"]:
-                name = table if isinstance(table, str) else table.name
+            for name in [*(table.name for table in ALL_TABLES), "tenant_positions"]:
                 conn.execute(
                     sql.SQL("delete from {} where tenant_id = %s").format(sql.Identifier(READ_MODEL_SCHEMA, name)),
                     [tenant],
@@ -127,7 +126,7 @@ def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = No
             mine = (
                 m
                 for m in read_to_end(settings.kafka, topic, [partition])
-                if m.offset() < stop_at and m.key() == tenant.encode()
+                if (m.offset() or 0) < stop_at and m.key() == tenant.encode()
             )
             for chunk in _chunks(mine, 5000):
                 writer.apply(

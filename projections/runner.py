@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from events.deadletter import decode_json
 from projections import tables as t
+from projections.database import scalar
 from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_tick, order, position_of
 from projections.scores import tick_day
@@ -78,7 +79,7 @@ def ddl_fingerprint() -> str:
 
 def create_schema(conn: psycopg.Connection, schema: str) -> None:
     with conn.transaction():
-        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type]
+        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type, unused-ignore]
         conn.execute(sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta")))
         conn.execute(sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()])
         conn.execute(
@@ -91,7 +92,7 @@ def create_schema(conn: psycopg.Connection, schema: str) -> None:
 def ensure_schema(conn: psycopg.Connection, schema: str = READ_MODEL_SCHEMA) -> None:
     """Create the read-model schema if missing; refuse one built from other table definitions."""
     if schema_exists(conn, schema):
-        has_meta = conn.execute("select to_regclass(%s)", [f'"{schema}".meta']).fetchone()[0]
+        has_meta = scalar(conn, "select to_regclass(%s)", [f'"{schema}".meta'])
         row = (
             conn.execute(sql.SQL("select ddl_sha256 from {}").format(sql.Identifier(schema, "meta"))).fetchone()
             if has_meta
@@ -111,7 +112,7 @@ def stored_offsets(conn: psycopg.Connection, schema: str, topic: str) -> dict[in
     query = sql.SQL("select partition, next_offset from {} where topic = %s").format(
         sql.Identifier(schema, "positions")
     )
-    return dict(conn.execute(query, [topic]).fetchall())  # type: ignore[arg-type]
+    return dict(conn.execute(query, [topic]).fetchall())  # type: ignore[arg-type, unused-ignore]
 
 
 def score_payload(row: Mapping[str, Any], tick: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +188,7 @@ class ReadModelWriter:
                     ),
                     [list(tenants)],
                 ).fetchall()
-            )  # type: ignore[arg-type]
+            )  # type: ignore[arg-type, unused-ignore]
             for message in messages:
                 batch.take(message)
             batch.flush()

@@ -185,6 +185,9 @@ EXPORTS = Table(
         ("expires_at", "timestamptz"),
         ("reason", "text"),
         ("expired_at", "timestamptz"),
+        ("manifest_key", "text"),
+        ("legal_hold", "boolean"),
+        ("hold_ids", "text[]"),
     ),
     "coalesce",
     indexes=(("tenant_id", "requested_by"), ("status", "expires_at")),
@@ -242,6 +245,51 @@ QUARANTINE = Table(
     indexes=(("tenant_id", "sequence"),),
 )
 
+# -- the audit trail (issue 11): one row per log record, ids and hashes, no personal data ------
+AUDIT_INDEX = Table(
+    "audit_index",
+    (TENANT, ("sequence", "bigint")),
+    (
+        ("record_id", "text"),
+        ("type", "text"),
+        ("time", "timestamptz"),
+        ("appendedat", "timestamptz"),
+        ("actor", "text"),
+        ("subject", "text"),
+        # what a legal hold selects records by (projections/holds.py): opaque ids only
+        ("learner_id", "text"),
+        ("program_id", "text"),
+        ("cohort_id", "text"),
+        ("hash", "text"),
+    ),
+    "keep_first",
+    indexes=(("tenant_id", "type", "sequence"), ("tenant_id", "actor", "sequence"), ("tenant_id", "time")),
+)
+# A placement and its release are two facts, each kept as first written: a release counts
+# only when appended after the placement (released_sequence > placed_sequence).
+LEGAL_HOLDS = Table(
+    "legal_holds",
+    (TENANT, ("hold_id", "text")),
+    (
+        ("scope", "text"),
+        ("scope_id", "text"),
+        ("from_time", "timestamptz"),
+        ("to_time", "timestamptz"),
+        ("case_reference", "text"),
+        ("reason", "text"),
+        ("placed_by", "text"),
+        ("placed_sequence", "bigint"),
+        ("placed_at", "timestamptz"),
+    ),
+    "keep_first",
+)
+LEGAL_HOLD_RELEASES = Table(
+    "legal_hold_releases",
+    (TENANT, ("hold_id", "text")),
+    (("released_by", "text"), ("reason", "text"), ("released_sequence", "bigint"), ("released_at", "timestamptz")),
+    "keep_first",
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     TENANTS,
     TENANT_SETTINGS,
@@ -269,6 +317,9 @@ ALL_TABLES: tuple[Table, ...] = (
     NOTIFICATIONS,
     RETENTION_POLICIES,
     QUARANTINE,
+    AUDIT_INDEX,
+    LEGAL_HOLDS,
+    LEGAL_HOLD_RELEASES,
 )
 
 

@@ -61,6 +61,12 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
         "requested_by": "admin-1",
         "roles": ["company_admin"],
     },
+    "audit.export_requested": {
+        "export_id": "exp-2",
+        "range": {"from_sequence": 1, "types": ["legal_hold.placed"]},
+        "requested_by": "auditor-1",
+        "roles": ["auditor"],
+    },
     "export.started": {"export_id": "exp-1"},
     "export.completed": {
         "export_id": "exp-1",
@@ -99,6 +105,23 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
         "counts": {"learner_events": 1200, "mutations": 0, "read_model_rows": 950, "export_objects": 3},
         "sequence_ranges": [[1, 40], [45, 1204]],
         "skipped_on_hold": 4,
+    },
+    "legal_hold.placed": {
+        "hold_id": "hold-1",
+        "scope": "learner",
+        "scope_id": "learner-42",
+        "from_time": "2026-01-01T00:00:00Z",
+        "to_time": "2026-12-31T23:59:59Z",
+        "case_reference": "CASE-2026-017",
+        "reason": "Employment tribunal: keep the learner's training records.",
+    },
+    "legal_hold.released": {"hold_id": "hold-1", "reason": "Case closed."},
+    "audit.checkpoint": {
+        "tenant_id": "acme",
+        "sequence": 1204,
+        "head_hash": "9f" * 32,
+        "key_id": "3a5c0e41d2b7f689",
+        "signature": "A" * 86 + "==",
     },
 }
 

@@ -4,9 +4,9 @@ generated from them (``skillmind schemas publish``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from schemas.types import (
     MAX_SAFE_INTEGER,
@@ -234,6 +234,29 @@ class ExportRequested(EventData):
     roles: list[Role] = Field(min_length=1, max_length=len(ROLES))
 
 
+class AuditRange(BaseModel):
+    """Which part of a tenant's log an audit export holds: bounds by sequence or by append time
+    (open when absent), and the types kept whole (the others become stubs so the chain links)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    from_sequence: bounded_int(1, MAX_SAFE_INTEGER) | None = None  # type: ignore[valid-type]
+    to_sequence: bounded_int(1, MAX_SAFE_INTEGER) | None = None  # type: ignore[valid-type]
+    from_time: UtcTime | None = None
+    to_time: UtcTime | None = None
+    types: list[text(128)] | None = Field(None, min_length=1, max_length=100)  # type: ignore[valid-type]
+
+
+class AuditExportRequested(EventData):
+    """An auditor asked for an audit export (CSV + signed manifest) of a range of the log."""
+
+    TYPE = "audit.export_requested"
+    KIND = "mutation"
+    export_id: Id
+    range: AuditRange
+    requested_by: Id
+    roles: list[Role] = Field(min_length=1, max_length=len(ROLES))
+
+
 class ExportStarted(EventData):
     """The export worker took the export up."""
 
@@ -255,6 +278,9 @@ class ExportCompleted(EventData):
     rows: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     expires_at: UtcTime
+    manifest_key: text(512) | None = None  # type: ignore[valid-type]
+    legal_hold: StrictBool = False
+    hold_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class ExportFailed(EventData):
@@ -397,6 +423,70 @@ class RecomputeRequested(EventData):
     day: Day
 
 
+# -- audit: legal holds and chain checkpoints (issue 11) ------------------------------------
+
+HoldScope = Literal["tenant", "learner", "program", "cohort", "event_type"]
+HOLD_SCOPES: tuple[str, ...] = ("tenant", "learner", "program", "cohort", "event_type")
+HexHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lowercase hex characters.")]
+
+
+class LegalHoldPlaced(EventData):
+    """A legal hold was placed: the tenant's records in its scope and time range must be kept.
+
+    ``scope_id`` names the learner, program, cohort or event type held (absent for
+    ``tenant``); ``from_time``/``to_time`` bound the records' ``time`` (inclusive, open
+    when absent). Which records a hold covers is decided in one place:
+    ``projections/holds.py``."""
+
+    TYPE = "legal_hold.placed"
+    KIND = "mutation"
+    hold_id: Id
+    scope: HoldScope
+    scope_id: Id | None = None
+    from_time: UtcTime | None = None
+    to_time: UtcTime | None = None
+    case_reference: text(128, description="The case this hold is for, 1 to 128 characters.")  # type: ignore[valid-type]
+    reason: text(2000, description="Why the records are held, 1 to 2,000 characters.")  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _scope_and_range(self) -> LegalHoldPlaced:
+        # A tenant-wide hold names nothing; every other scope must say what it holds.
+        if (self.scope == "tenant") != (self.scope_id is None):
+            raise ValueError(
+                "scope_id is required for a learner, program, cohort or event_type hold, "
+                "and must be absent for a tenant hold"
+            )
+        if self.from_time and self.to_time and self.from_time > self.to_time:
+            raise ValueError("from_time must not be after to_time")
+        return self
+
+
+class LegalHoldReleased(EventData):
+    """A legal hold was released: its records may again be purged by retention."""
+
+    TYPE = "legal_hold.released"
+    KIND = "mutation"
+    hold_id: Id
+    reason: text(2000, description="Why the hold ends, 1 to 2,000 characters.")  # type: ignore[valid-type]
+
+
+class AuditCheckpoint(EventData):
+    """A signed statement of a tenant's chain head: record ``sequence`` has hash ``head_hash``.
+
+    ``signature`` is the Ed25519 signature (base64) over the RFC 8785 canonical JSON of
+    ``{"format": "skillmind-audit-checkpoint/1", "tenant": ..., "sequence": ..., "hash": ...}``
+    by the key whose fingerprint is ``key_id``; a truncated tail or a rewritten suffix no
+    longer matches a signed head."""
+
+    TYPE = "audit.checkpoint"
+    KIND = "system"
+    tenant_id: Id
+    sequence: Int = Field(ge=1, le=MAX_SAFE_INTEGER)
+    head_hash: HexHash
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$", description="First 16 hex characters of SHA-256(public key).")
+    signature: str = Field(pattern=r"^[A-Za-z0-9+/]{86}==$", description="Ed25519 signature, base64 (64 bytes).")
+
+
 MODELS: tuple[type[EventData], ...] = (
     LearnerSignedIn,
     SessionScheduled,
@@ -417,6 +507,7 @@ MODELS: tuple[type[EventData], ...] = (
     RoleGranted,
     RoleRevoked,
     ExportRequested,
+    AuditExportRequested,
     ExportStarted,
     ExportCompleted,
     ExportFailed,
@@ -429,4 +520,7 @@ MODELS: tuple[type[EventData], ...] = (
     WebhookDisabled,
     RetentionPolicySet,
     RetentionPurged,
+    LegalHoldPlaced,
+    LegalHoldReleased,
+    AuditCheckpoint,
 )

@@ -7,7 +7,7 @@ consumer uses (``schemas.validation.validate_log_record``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, model_validator
 
@@ -15,6 +15,7 @@ from schemas.types import ROLES, EventData, Role
 
 CAPABILITIES = ("exports.csv", "exports.pdf", "exports.parquet", "exports.bulk", "audit.export")
 Capability = Literal["exports.csv", "exports.pdf", "exports.parquet", "exports.bulk", "audit.export"]
+RoleList = Annotated[list[Role], Field(max_length=len(ROLES))]
 
 
 class TenantCapabilitiesChanged(EventData):
@@ -29,15 +30,12 @@ class TenantCapabilitiesChanged(EventData):
     VERSION = 2
     KIND = "mutation"
     flags: dict[Capability, StrictBool] = Field(default_factory=dict)
-    roles: dict[Capability, list[Role]] = Field(default_factory=dict)
+    roles: dict[Capability, RoleList] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _says_something(self) -> TenantCapabilitiesChanged:
         if not self.flags and not self.roles:
             raise ValueError("name at least one capability in flags or roles")
-        for capability, roles in self.roles.items():
-            if len(roles) > len(ROLES):
-                raise ValueError(f"roles of {capability}: at most {len(ROLES)}")
         return self
 
 

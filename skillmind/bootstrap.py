@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from events.topics import bootstrap_topics
 from jobs.objectstore import ensure_buckets, make_client
-from projections.database import connect
+from projections.database import connect, scalar
 from projections.migrate import apply_migrations
 from skillmind import services
 from skillmind.settings import Settings
@@ -35,7 +35,7 @@ def bootstrap(settings: Settings) -> list[Check]:
             checks.append(Check(f"topic {topic.name}", True, "created" if topic.created else "exists"))
     with connect(settings.postgres) as conn:
         applied = apply_migrations(conn)
-        version = conn.execute("select max(version) from schema_migrations").fetchone()[0]
+        version = scalar(conn, "select max(version) from schema_migrations")
     checks.append(Check("database schema", True, f"version {version} ({len(applied)} migration(s) applied now)"))
     for bucket in ensure_buckets(make_client(settings.s3), settings.s3):
         checks.append(Check(f"bucket {bucket.name}", True, "created" if bucket.created else "exists"))

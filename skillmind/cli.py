@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -285,19 +286,53 @@ def audit() -> None:
 @click.option("--tenant", default=None, help="Only this tenant's chain.")
 @click.option("--topic", default=None, help="Verify another copy of the log (default: the log topic).")
 @click.option("--archive", is_flag=True, help="Verify the Parquet archive instead (purged stubs need a receipt).")
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM of the signing key: the signatures of the log's audit.checkpoint records are checked too.",
+)
+@click.option(
+    "--checkpoint",
+    "kept",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A signed checkpoint (its data, JSON) you kept: the log must still hold that hash at that sequence.",
+)
 @click.pass_obj
-def audit_verify(settings: Settings, tenant: str | None, topic: str | None, archive: bool) -> None:
-    """Re-read the log from the start; verify every tenant's sequence and hash chain."""
+def audit_verify(
+    settings: Settings,
+    tenant: str | None,
+    topic: str | None,
+    archive: bool,
+    public_key: Path | None,
+    kept: tuple[Path, ...],
+) -> None:
+    """Re-read the log from the start; verify every tenant's sequence and hash chain, and signed heads.
+
+    --archive verifies the chains over the Parquet archive and the Kafka tail after it instead
+    (a purged stub needs a retention.purged receipt)."""
+    from events.auditsign import SigningKeyError, load_public_pem
+    from events.auditverify import load_json
+    from events.checkpoints import CheckpointChecker
     from events.topics import topic_name
     from events.verify import verify_log
 
+    try:
+        key = load_public_pem(public_key.read_bytes()) if public_key else None
+        points = [p for p in map(load_json, kept) if tenant is None or p.get("tenant_id") == tenant]
+    except (ValueError, SigningKeyError) as err:
+        raise click.ClickException(str(err)) from err
+    checker = CheckpointChecker(key, points)
     with operator_errors():
         if archive:
             from jobs.archive_audit import verify_archive
 
             result = verify_archive(settings, tenant=tenant)
         else:
-            result = verify_log(settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant)
+            result = verify_log(
+                settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant, checkpoints=checker
+            )
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())
@@ -361,6 +396,121 @@ def archive_trim(settings: Settings, before: datetime, dry_run: bool) -> None:
 
     with operator_errors():
         trim(settings, before.date(), dry_run=dry_run, say=click.echo)
+
+
+@audit.command("checkpoint")
+@click.pass_obj
+def audit_checkpoint(settings: Settings) -> None:
+    """Append a signed checkpoint of every tenant's chain head now (the scheduler does it daily)."""
+    from jobs.checkpoints import append_checkpoints
+
+    with operator_errors():
+        appended = append_checkpoints(settings)
+    click.echo(f"appended {appended} checkpoint(s)")
+
+
+@audit.command("export")
+@click.option("--tenant", required=True, help="The tenant whose log to export.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory.")
+@click.option("--from-sequence", type=int, default=None)
+@click.option("--to-sequence", type=int, default=None)
+@click.option("--type", "types", multiple=True, help="Full rows for these types only (others become stubs).")
+@click.pass_obj
+def audit_export(
+    settings: Settings,
+    tenant: str,
+    out_dir: Path,
+    from_sequence: int | None,
+    to_sequence: int | None,
+    types: tuple[str, ...],
+) -> None:
+    """Write an audit export (export.csv, manifest.json) of a tenant's log to a directory, by hand."""
+    import json
+
+    import psycopg
+    from pydantic import ValidationError
+
+    from api.audit import AuditExportRequest
+    from api.audit_exporter import run_audit_export
+
+    try:
+        request = AuditExportRequest(from_sequence=from_sequence, to_sequence=to_sequence, types=list(types) or None)
+    except ValidationError as err:
+        raise click.ClickException(str(err)) from err
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "export.csv"
+    try:
+        with (
+            operator_errors(),
+            psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn,
+            path.open("wb") as out,
+        ):
+            manifest = run_audit_export(settings, conn, tenant, request, out)
+    except click.ClickException:
+        path.unlink(missing_ok=True)  # a partial file must not pass for an export
+        raise
+    if manifest is None:
+        path.unlink()
+        raise click.ClickException(f"tenant {tenant} has no record in that range")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    click.echo(f"wrote {manifest['row_count']} rows to {out_dir / 'export.csv'} and its signed manifest")
+
+
+@audit.command("keygen")
+@click.option(
+    "--public-key",
+    "public_out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the public key (PEM) to this file.",
+)
+def audit_keygen(public_out: str | None) -> None:
+    """Make an Ed25519 signing key: prints the setting line and the public key (PEM)."""
+    from events.auditsign import generate_private_key, key_id, load_private_key, public_pem
+
+    private = generate_private_key()
+    public = load_private_key(private).public_key()
+    if public_out:
+        with open(public_out, "w", encoding="ascii") as out:
+            out.write(public_pem(public))
+    click.echo(f"SKILLMIND_AUDIT__SIGNING_KEY={private}")
+    click.echo(f"# key id {key_id(public)}; give auditors the public key:", err=True)
+    click.echo(public_pem(public), err=True, nl=False)
+
+
+@audit.command("verify-export")
+@click.argument("export_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("manifest_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM of the signing key (GET /v1/audit/public-key); without it the signatures are not checked.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed audit.checkpoint's data (JSON) you kept: the export must agree with it.",
+)
+def audit_verify_export(
+    export_csv: Path, manifest_json: Path, public_key: Path | None, checkpoint: Path | None
+) -> None:
+    """Verify an audit export offline against its manifest; exit 1 naming the first bad sequence."""
+    from events.auditsign import SigningKeyError, load_public_pem
+    from events.auditverify import load_json, verify_export
+
+    try:
+        manifest = load_json(manifest_json)
+        point = load_json(checkpoint) if checkpoint else None
+        key = load_public_pem(public_key.read_bytes()) if public_key else None
+    except (ValueError, SigningKeyError) as err:
+        raise click.ClickException(str(err)) from err
+    verdict = verify_export(export_csv, manifest, key, point)
+    if not verdict.ok:
+        raise click.ClickException(verdict.describe(manifest))
+    click.echo(verdict.describe(manifest))
 
 
 @main.command()

@@ -22,6 +22,7 @@ from psycopg import sql
 from events.kafka import consumer_config
 from events.reader import partitions_of
 from events.topics import topic_name
+from projections.database import scalar
 from skillmind.settings import Settings
 
 STAGE_OF = {"sequencer": "inbox", "projections": "log"}  # which lag each component works off
@@ -105,7 +106,7 @@ def pipeline_lag(settings: Settings, conn: psycopg.Connection) -> dict[str, int]
     """Offsets not yet handled: ``inbox`` (by the sequencer group) and ``log`` (by the read models)."""
     kafka = settings.kafka
     inbox, log_topic = topic_name(kafka, "inbox"), topic_name(kafka, "log")
-    stored = (
+    stored: dict[int, int] = (
         dict(
             conn.execute(
                 sql.SQL("select partition, next_offset from {} where topic = %s").format(
@@ -134,18 +135,18 @@ def pipeline_lag(settings: Settings, conn: psycopg.Connection) -> dict[str, int]
 
 
 def _read_models_exist(conn: psycopg.Connection) -> bool:
-    return conn.execute("select to_regclass('readmodel.quarantine') is not null").fetchone()[0]  # type: ignore[index]
+    return bool(scalar(conn, "select to_regclass('readmodel.quarantine') is not null"))
 
 
 def quarantined(conn: psycopg.Connection) -> int:
     if not _read_models_exist(conn):
         return 0
-    return conn.execute("select count(*) from readmodel.quarantine").fetchone()[0]  # type: ignore[index]
+    return int(scalar(conn, "select count(*) from readmodel.quarantine"))
 
 
 def pipeline_report(settings: Settings, conn: psycopg.Connection) -> dict[str, Any]:
     """Components, lag and quarantine count; raises psycopg/Kafka errors to the caller."""
-    now = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    now = scalar(conn, "select now()")
     lags = pipeline_lag(settings, conn)
     components = component_problems(
         instance_rows(conn, now),

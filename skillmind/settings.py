@@ -9,12 +9,13 @@ Examples: ``SKILLMIND_KAFKA__BOOTSTRAP_SERVERS=broker:9092``,
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import timedelta
 from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +36,9 @@ def _default_cache_dir() -> Path:
 DEFAULT_JWT_SECRET = "local-only-hs256-secret-change-me-in-production"
 DEFAULT_POSTGRES_PASSWORD = "skillmind"
 DEFAULT_S3_SECRET_KEY = "skillmind-secret-key"
+# An Ed25519 seed for local runs and tests only (base64 of SHA-256("skillmind-local-only-audit-key")):
+# anything it signs proves nothing, and production refuses to start with it.
+DEFAULT_AUDIT_SIGNING_KEY = "cEHr33bAUZ1NcYOt+SwOUNQO8eQ0i3sETj0dMrdtHmg="
 
 
 class KafkaSettings(BaseModel):
@@ -192,6 +196,30 @@ class ArchiveSettings(BaseModel):
     snapshot_minute: int = Field(30, ge=0, le=59)
 
 
+class AuditSettings(BaseModel):
+    """The auditor's side (issue 11): the key that signs export manifests and chain checkpoints."""
+
+    signing_key: SecretStr = Field(
+        SecretStr(DEFAULT_AUDIT_SIGNING_KEY),
+        description="Ed25519 private key, base64 of its 32-byte seed (`skillmind audit keygen`).",
+    )
+    checkpoint_hour: int = Field(3, ge=0, le=23, description="UTC hour of the daily signed chain checkpoint.")
+    checkpoint_minute: int = Field(5, ge=0, le=59)
+    checkpoint_every_days: int = Field(1, ge=1, le=31, description="Checkpoint every this many days.")
+
+    @field_validator("signing_key")
+    @classmethod
+    def _an_ed25519_seed(cls, value: SecretStr) -> SecretStr:
+        # Refuse a malformed key at start, naming the variable, not at the first export.
+        try:
+            seed = base64.b64decode(value.get_secret_value(), validate=True)
+        except ValueError as err:
+            raise ValueError("must be base64 (make one with `skillmind audit keygen`)") from err
+        if value.get_secret_value() and len(seed) != 32:
+            raise ValueError(f"must be the base64 of a 32-byte Ed25519 seed, not of {len(seed)} bytes")
+        return value
+
+
 class LocalServicesSettings(BaseModel):
     """How `skillmind services` runs Kafka, PostgreSQL, the S3 server and Mailpit without Docker."""
 
@@ -231,6 +259,7 @@ class Settings(BaseSettings):
     exports: ExportSettings = ExportSettings()
     outbox: OutboxSettings = OutboxSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    audit: AuditSettings = AuditSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
     @model_validator(mode="after")
@@ -261,6 +290,8 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("SKILLMIND_POSTGRES__PASSWORD (empty or the local default)")
     if _unset(settings.s3.secret_key, DEFAULT_S3_SECRET_KEY):
         problems.append("SKILLMIND_S3__SECRET_KEY (empty or the local default)")
+    if _unset(settings.audit.signing_key, DEFAULT_AUDIT_SIGNING_KEY):
+        problems.append("SKILLMIND_AUDIT__SIGNING_KEY (empty or the local default; `skillmind audit keygen`)")
     return problems
 
 

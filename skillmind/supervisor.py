@@ -70,7 +70,12 @@ def _worker_pair(build_worker: Callable[..., Any], build_dispatcher: Callable[..
 
         thread = threading.Thread(target=dispatch, name=f"{instance}-dispatcher", daemon=True)
         thread.start()
-        watcher = threading.Thread(target=lambda: (stop.wait(), mine.set()), daemon=True)
+
+        def follow_stop() -> None:
+            stop.wait()
+            mine.set()
+
+        watcher = threading.Thread(target=follow_stop, daemon=True)
         watcher.start()
         try:
             build_worker(settings).run(mine, progress)

@@ -206,7 +206,7 @@ class Kafka(LocalService):
             {
                 "bootstrap.servers": self.settings.kafka.bootstrap_servers,
                 "socket.timeout.ms": 2000,
-                "logger": _QUIET,
+                "logger": _QUIET,  # type: ignore[dict-item]
             }
         )
         try:

@@ -38,9 +38,8 @@ def pipeline_settings(log_settings: Settings, report_db: Settings) -> Iterator[S
     ensure_buckets(client, s3)
     yield log_settings.model_copy(update={"postgres": report_db.postgres, "s3": s3})
     for bucket in (s3.exports_bucket, s3.archive_bucket):
-        for obj in client.list_objects(bucket, recursive=True):
-            client.remove_object(bucket, obj.object_name)
-        # A versioned (object-lock) bucket keeps old versions, which minio's client cannot list
-        # from versitygw (nanosecond times): the emptied bucket may stay behind.
+        for obj in client.list_objects(bucket, recursive=True, include_version=True):
+            with contextlib.suppress(S3Error):  # an object still under legal hold stays
+                client.remove_object(bucket, obj.object_name, version_id=obj.version_id)
         with contextlib.suppress(S3Error):
             client.remove_bucket(bucket)

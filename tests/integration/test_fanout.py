@@ -120,3 +120,36 @@ def test_sigkilled_workers_deliver_each_notification_once(pipeline_settings: Set
         assert bell["unread"] == EXPORTS
         assert sorted(n["export_id"] for n in bell["items"]) == sorted(ids)
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l4")
+
+
+def test_an_endpoint_failing_for_a_day_is_disabled(pipeline_settings: Settings) -> None:
+    import psycopg
+    import pytest
+
+    from jobs.notify import WebhookEffect
+    from jobs.outbox import RetryableError
+    from projections.runner import ensure_schema
+
+    settings = pipeline_settings
+    with (
+        WebhookReceiver("whsec_" + "B" * 43, fail_first=100) as receiver,
+        psycopg.connect(settings.postgres.conninfo(), autocommit=True) as conn,
+    ):
+        ensure_schema(conn)
+        conn.execute("insert into webhook_secrets values ('acme', 'wh-1', 'whsec_' || repeat('B', 43))")
+        conn.execute(
+            "insert into readmodel.webhooks (tenant_id, webhook_id, url, event_types, state) "
+            "values ('acme', 'wh-1', %s, '{export.completed}', 'active')",
+            [receiver.url],
+        )
+        # A delivery first tried a day and a minute ago, still failing.
+        conn.execute(
+            "insert into outbox (kind, key, tenant_id, recipient, payload, attempts, created_at) "
+            "values ('webhook.send', 'e1:webhook:wh-1', 'acme', 'wh-1', '{}', 5, now() - interval '1 day 1 minute')"
+        )
+        job = {"_key": "e1:webhook:wh-1", "_tenant": "acme", "webhook_id": "wh-1", "body": {"type": "export.completed"}}
+        with pytest.raises(RetryableError):
+            WebhookEffect(settings)(job)
+    disabled = [r for r in log_records(settings, "inbox") if r["type"] == "webhook.disabled"]
+    assert [r["data"]["webhook_id"] for r in disabled] == ["wh-1"]
+    assert disabled[0]["data"]["reason"].startswith("failing since")

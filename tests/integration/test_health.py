@@ -64,7 +64,10 @@ def _readiness(client: Any) -> tuple[int, dict[str, Any]]:
 
 def test_a_killed_projections_process_is_named_then_catches_up(pipeline_settings: Settings) -> None:
     settings = _fast_health(pipeline_settings)
-    with running_pipeline(settings, ("sequencer", "scheduler")), api_client(settings) as client:
+    with (
+        running_pipeline(settings, ("sequencer", "scheduler", "exports", "notifications")),
+        api_client(settings) as client,
+    ):
         with projections_process(settings) as first:
             seed_history(client, settings)
             wait_until("ready", lambda: _readiness(client)[0] == 200)

@@ -191,6 +191,9 @@ def test_tiles_series_and_week_over_week(client: TestClient, report_db: Settings
         day=str(date.fromordinal(D.toordinal() - 7)),
     ).json()["rows"][0]
     assert body["tiles"]["engagement"]["change"] == row["engagement"] - last_week["engagement"]
+    assert body["tiles"]["engagement"]["relative_change"] == pytest.approx(
+        (row["engagement"] - last_week["engagement"]) / last_week["engagement"], abs=1e-4
+    )
 
 
 def test_median_of_an_even_count_is_the_mean_of_the_two_middles(client: TestClient, report_db: Settings) -> None:

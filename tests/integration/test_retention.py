@@ -1,13 +1,13 @@
 """Issue 12, retention, end to end: a tenant with 60-day-old history sets a 30-day policy
-over the API; one learner is under a legal hold (a fake of the hold predicate, the port the
-audit issue fills). The dry run changes nothing; the purge appends its receipt, turns the
-expired unheld records into stubs in the archive (no data left in the objects), removes
-their read-model rows and keeps every held one; the archive's chains verify with the
-receipt and fail without it; a fresh event still reaches a report."""
+over the API; one learner is under a legal hold placed through the API (the real predicate,
+``jobs.retention.held_predicate`` over issue 11's rule). The dry run changes nothing; the
+purge appends its receipt, turns the expired unheld records into stubs in the archive (no
+data left in the objects), removes their read-model rows and keeps every held one; the
+archive's chains verify with the receipt and fail without it; a fresh event still reaches
+a report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,13 +35,6 @@ from tests.integration.pipeline import (
 )
 
 HELD = "acme-l1"
-
-
-def _held(conn: psycopg.Connection, tenant: str) -> Any:
-    def held(record: Mapping[str, Any]) -> bool:
-        return record.get("data", {}).get("learner_id") == HELD
-
-    return held
 
 
 def _signin_days(settings: Settings) -> dict[str, int]:
@@ -73,17 +66,20 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         assert too_short.status_code == 422
         assert client.put("/v1/tenants/acme/retention", headers=admin, json=policy).status_code == 202
         wait_until("the policy in the read model", lambda: _policy_set(settings))
+        hold = {"scope": "learner", "scope_id": HELD, "case_reference": "CASE-12", "reason": "Tribunal."}
+        placed = client.post("/v1/legal-holds", headers=admin, json=hold)
+        assert placed.status_code == 202, placed.text
         wait_until("every record archived", lambda: _archived_everything(settings))
         before = _signin_days(settings)
         assert before.get(HELD) and len(before) > 1
 
-        dry = purge_tenant(settings, "acme", dry_run=True, held_for=_held)
+        dry = purge_tenant(settings, "acme", dry_run=True)
         assert dry.plan.purged and dry.plan.held and not dry.receipts
         assert _signin_days(settings) == before  # the dry run changed nothing
 
         s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
         versions = {key: s3.stat_object(bucket, key).version_id for key in dry.files}
-        report = purge_tenant(settings, "acme", held_for=_held)
+        report = purge_tenant(settings, "acme")
         assert report.files == dry.files
         for key, version in versions.items():  # the versions that held the data are gone
             with pytest.raises(S3Error, match=r"NoSuchVersion|NoSuchKey"):
@@ -104,7 +100,7 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         assert not any(r["data"] and HELD in r["data"] for r in stubs)
         assert verify_archive(settings).ok
         assert not verify_rows([r for r in rows if r["type"] != "retention.purged"]).ok  # no receipt: refused
-        assert purge_tenant(settings, "acme", held_for=_held).plan.purged == []  # a second run finds nothing
+        assert purge_tenant(settings, "acme").plan.purged == []  # a second run finds nothing
         _operator_commands(settings)
         _exports_expire(client, settings, admin)
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l2")
@@ -122,8 +118,8 @@ def _exports_expire(client: Any, settings: Settings, admin: dict[str, str]) -> N
 
     wait_until("the export ready", lambda: status() == "ready")
     later = datetime.now(UTC).date() + timedelta(days=8)
-    report = purge_tenant(settings, "acme", today=later, held_for=_held)
-    (expired_id, key), *_ = report.export_objects
+    report = purge_tenant(settings, "acme", today=later)
+    (_, expired_id, key, _, _), *_ = report.export_objects
     assert expired_id == export_id and report.receipts
     with pytest.raises(S3Error, match="NoSuchKey"):
         make_client(settings.s3).stat_object(settings.s3.exports_bucket, key)
@@ -144,11 +140,11 @@ def _cli(settings: Settings, *args: str) -> str:
 
 
 def _operator_commands(settings: Settings) -> None:
-    """The commands an operator runs, on the purged tenant (the default predicate: no holds
-    table, nothing held, so the dry run now names the held learner's expired records too)."""
+    """The commands an operator runs, on the purged tenant: nothing left to purge but what
+    the hold keeps."""
     assert "every chain is intact" in _cli(settings, "audit", "verify", "--archive")
     dry = _cli(settings, "retention", "purge", "--tenant", "acme", "--dry-run")
-    assert "kept under legal hold: 0" in dry and "archive records to stubs: 0" not in dry
+    assert "archive records to stubs: 0" in dry and "kept under legal hold: 0" not in dry
     tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     assert "verified" in _cli(settings, "archive", "trim", "--before", tomorrow, "--dry-run")
     assert "signin_days" in _cli(settings, "snapshot")

@@ -111,3 +111,22 @@ def test_rank_is_checked_for_every_role_named() -> None:
         role_refusal(Principal("u", "acme", frozenset({"manager"})), UserRegistered(**REGISTER, roles=["learner"]))
         is None
     )  # type: ignore[arg-type]
+
+
+def test_auditors_place_holds_but_release_only_where_an_endpoint_vetted_them() -> None:
+    from api.auth import Principal
+    from api.policy import append_refusal
+    from schemas.examples import EXAMPLE_DATA, cloud_event
+    from schemas.validation import Valid, validate_event
+
+    auditor = Principal("aud-1", "acme", frozenset({"auditor"}))
+
+    def refusal(event_type: str, **kw: object) -> object:
+        judged = validate_event(cloud_event(event_type, EXAMPLE_DATA[event_type], tenant="acme"))
+        assert isinstance(judged, Valid)
+        return append_refusal(auditor, judged.envelope, judged.data, **kw)  # type: ignore[arg-type]
+
+    assert refusal("legal_hold.placed") is None
+    assert refusal("legal_hold.released") is not None  # through POST /v1/events: admins only
+    assert refusal("legal_hold.released", also=("auditor",)) is None  # the DELETE endpoint checked the placer
+    assert refusal("program.created") is not None

@@ -40,6 +40,7 @@ PRODUCTION_SECRETS = {
     "SKILLMIND_API__JWT_ISSUER": "https://id.example",
     "SKILLMIND_POSTGRES__PASSWORD": "pg-real",
     "SKILLMIND_S3__SECRET_KEY": "s3-real",
+    "SKILLMIND_AUDIT__SIGNING_KEY": "WmqXUeMz0KwUe1gBX8kv5sRf4GOnN3oUQVGmm4dk6Xc=",
 }
 
 
@@ -75,3 +76,9 @@ def test_conninfo_quotes_what_libpq_would_misread() -> None:
     settings = load_settings(postgres={"password": "a b' c\\ dbname=evil", "dbname": "mine"})
     parsed = conninfo_to_dict(settings.postgres.conninfo())
     assert parsed["password"] == "a b' c\\ dbname=evil" and parsed["dbname"] == "mine"
+
+
+def test_a_malformed_audit_signing_key_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLMIND_AUDIT__SIGNING_KEY", "c2hvcnQ=")  # base64 of 5 bytes
+    with pytest.raises(ValueError, match="signing_key"):
+        load_settings()
