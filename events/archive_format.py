@@ -166,7 +166,8 @@ def parquet_bytes(rows: Iterable[Mapping[str, Any]]) -> bytes:
 
 def read_rows(payload: bytes) -> list[dict[str, Any]]:
     """The rows of one archive file, in file order."""
-    return pq.read_table(io.BytesIO(payload), schema=ARCHIVE_SCHEMA).to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(io.BytesIO(payload), schema=ARCHIVE_SCHEMA).to_pylist()
+    return rows
 
 
 def object_prefix(tenant: str, day: date) -> str:

@@ -20,10 +20,9 @@ from events.archive_format import to_record, to_row
 from events.archive_verify import ArchiveVerdict, Covered, verify_rows
 from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
-from jobs.archive_replay import archive_keys, read_object, read_table
+from jobs.archive_replay import archive_keys, kafka_message, read_object, read_table
 from jobs.archiver import archived_offsets
 from jobs.objectstore import make_client
-from projections.runner import LogMessage
 from skillmind.settings import Settings
 
 RECEIPT = "retention.purged"
@@ -70,7 +69,7 @@ def tail_rows(settings: Settings, below: Mapping[int, int]) -> list[dict[str, An
     rows = []
     for partition in partitions_of(settings.kafka, topic):
         for m in read_to_end(settings.kafka, topic, [partition], start_offset=below.get(partition, 0)):
-            parsed = LogMessage.parse(m.partition(), m.offset(), m.value())
+            parsed = kafka_message(m)
             rows.append(to_row(parsed.record, parsed.value, parsed.partition, parsed.offset))
     return rows
 

@@ -22,6 +22,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from confluent_kafka import Message
 from minio import Minio
 
 from events.archive_format import ARCHIVE_SCHEMA, to_record
@@ -52,6 +53,11 @@ def read_object(s3: Minio, bucket: str, key: str) -> bytes:
 
 def read_table(payload: bytes) -> pa.Table:
     return pq.read_table(io.BytesIO(payload), schema=ARCHIVE_SCHEMA)
+
+
+def kafka_message(m: Message) -> LogMessage:
+    """A Kafka message as the runners read it (confluent types partition and offset as optional)."""
+    return LogMessage.parse(m.partition() or 0, m.offset() or 0, m.value())
 
 
 def message_of(row: dict[str, Any]) -> LogMessage:
@@ -90,12 +96,12 @@ def archive_source(settings: Settings) -> Source:
         for partition, start in sorted(below.items()):
             tail = read_to_end(settings.kafka, topic, [partition], start_offset=start)
             while chunk := list(islice(tail, batch_size)):
-                yield [LogMessage.parse(m.partition(), m.offset(), m.value()) for m in chunk]
+                yield [kafka_message(m) for m in chunk]
         untouched = _partitions_without_archive(settings, topic, below)
         if untouched:
             messages = read_to_end(settings.kafka, topic, untouched)
             while chunk := list(islice(messages, batch_size)):
-                yield [LogMessage.parse(m.partition(), m.offset(), m.value()) for m in chunk]
+                yield [kafka_message(m) for m in chunk]
 
     return read
 

@@ -34,10 +34,9 @@ from events.kafka import consumer_config
 from events.reader import partitions_of, read_to_end
 from events.topics import admin_client, topic_name
 from jobs.archive_audit import purge_coverage, tail_rows
-from jobs.archive_replay import archive_keys, message_of, read_object, read_table
+from jobs.archive_replay import archive_keys, kafka_message, message_of, read_object, read_table
 from jobs.archiver import archived_offsets
 from jobs.objectstore import ObjectStoreError, make_client
-from projections.runner import LogMessage
 from skillmind.settings import Settings
 
 
@@ -98,7 +97,9 @@ def verify_for_trim(settings: Settings, conn: psycopg.Connection, cuts: TrimPlan
     """Checks 1–3 of the module docstring, on the cuts ``keep_heads`` lowers; returns those
     cuts and the messages verified, raises TrimRefused."""
     s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
-    recorded = dict(conn.execute("select key, sha256 from archive_files where state = 'stored'").fetchall())
+    recorded: dict[str, str] = dict(
+        conn.execute("select key, sha256 from archive_files where state = 'stored'").fetchall()
+    )
     rows = []
     for key in archive_keys(s3, bucket):
         payload = read_object(s3, bucket, key)
@@ -125,12 +126,12 @@ def _compare_with_kafka(settings: Settings, cuts: TrimPlan, archived: dict[tuple
         if cut <= start:
             continue
         for m in read_to_end(settings.kafka, topic, [partition], start_offset=start):
-            if m.offset() >= cut:
+            live = kafka_message(m)
+            if live.offset >= cut:
                 break
-            row = archived.get((partition, m.offset()))
-            live = LogMessage.parse(partition, m.offset(), m.value())
+            row = archived.get((partition, live.offset))
             if row is None or (not row["stub"] and message_of(row) != live):
-                raise TrimRefused(f"{topic}[{partition}]@{m.offset()} is not in the archive as it is; nothing trimmed")
+                raise TrimRefused(f"{topic}[{partition}]@{live.offset} is not in the archive as it is; nothing trimmed")
             checked += 1
     return checked
 

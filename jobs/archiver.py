@@ -202,8 +202,8 @@ class Sealer:
         store them. Returns the records stored."""
         stored = 0
         with psycopg.connect(self.settings.postgres.conninfo(self.database), autocommit=True) as conn:
-            for key in sealed_keys(conn):
-                stored += store(conn, self.s3, self.bucket, key)
+            for sealed in sealed_keys(conn):
+                stored += store(conn, self.s3, self.bucket, sealed)
             # A group above its bound closes one full file per pass, until it is below it.
             while groups := due_groups(conn, self.settings, force=force):
                 for group in groups:
@@ -228,10 +228,12 @@ def archived_offsets(conn: psycopg.Connection, settings: Settings) -> dict[int, 
     the buffer, else the archiver's next offset. A replay from the archive takes the
     Kafka tail from here; ``archive trim`` never deletes at or past it."""
     topic = topic_name(settings.kafka, "log")
-    taken = dict(
+    taken: dict[int, int] = dict(
         conn.execute(
             "select partition, next_offset from worker_positions where worker = %s and topic = %s", [WORKER, topic]
         ).fetchall()
     )
-    waiting = dict(conn.execute("select log_partition, min(log_offset) from archive_buffer group by 1").fetchall())
+    waiting: dict[int, int] = dict(
+        conn.execute("select log_partition, min(log_offset) from archive_buffer group by 1").fetchall()
+    )
     return {p: min(o, waiting.get(p, o)) for p, o in taken.items()}

@@ -125,7 +125,7 @@ def policy_of(conn: psycopg.Connection, tenant: str) -> Policy:
         )
         .fetchone()
     )
-    return Policy.of(row)  # type: ignore[arg-type]
+    return Policy.of(row)
 
 
 def _tenant_rows(s3: Minio, bucket: str, tenant: str, before: date) -> dict[str, list[dict[str, Any]]]:

@@ -60,7 +60,7 @@ class Policy:
     @classmethod
     def of(cls, row: Mapping[str, Any] | None) -> Policy:
         """The tenant's policy row, or the defaults (``schemas.v1.RETENTION_DEFAULTS``)."""
-        return cls(**{name: (row or RETENTION_DEFAULTS)[name] for name in RETENTION_DEFAULTS})  # type: ignore[arg-type]
+        return cls(**{name: (row or RETENTION_DEFAULTS)[name] for name in RETENTION_DEFAULTS})
 
     def cutoffs(self, today: date) -> Cutoffs:
         return Cutoffs(

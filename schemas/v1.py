@@ -4,7 +4,7 @@ generated from them (``skillmind schemas publish``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -360,7 +360,7 @@ class WebhookDisabled(EventData):
 
 # What a tenant that never set a policy gets (README "Retention"); the minimums below make a
 # zero-day purge impossible.
-RETENTION_DEFAULTS = {
+RETENTION_DEFAULTS: dict[str, Any] = {
     "learner_events_days": 730,
     "mutations_days": 2555,
     "exports_days": 30,

@@ -328,11 +328,14 @@ def audit_verify(
         if archive:
             from jobs.archive_audit import verify_archive
 
-            result = verify_archive(settings, tenant=tenant)
-        else:
-            result = verify_log(
-                settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant, checkpoints=checker
-            )
+            verdict = verify_archive(settings, tenant=tenant)
+            if not verdict.ok:
+                raise click.ClickException(verdict.describe())
+            click.echo(verdict.describe())
+            return
+        result = verify_log(
+            settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant, checkpoints=checker
+        )
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())
