@@ -69,6 +69,7 @@ def test_purge_stubs_expired_records_keeps_held_ones_and_verifies(pipeline_setti
         hold = {"scope": "learner", "scope_id": HELD, "case_reference": "CASE-12", "reason": "Tribunal."}
         placed = client.post("/v1/legal-holds", headers=admin, json=hold)
         assert placed.status_code == 202, placed.text
+        wait_until("the hold in force", lambda: _hold_active(client, admin, placed.json()["hold_id"]))
         wait_until("every record archived", lambda: _archived_everything(settings))
         before = _signin_days(settings)
         assert before.get(HELD) and len(before) > 1
@@ -149,6 +150,11 @@ def _operator_commands(settings: Settings) -> None:
     assert "verified" in _cli(settings, "archive", "trim", "--before", tomorrow, "--dry-run")
     assert "signin_days" in _cli(settings, "snapshot")
     assert "stored" in _cli(settings, "archive", "flush")
+
+
+def _hold_active(client: Any, admin: dict[str, str], hold_id: str) -> bool:
+    response = client.get("/v1/legal-holds", headers=admin, params={"active": "true"})
+    return response.status_code == 200 and any(h["hold_id"] == hold_id for h in response.json())
 
 
 def _policy_set(settings: Settings) -> bool:
