@@ -21,6 +21,8 @@ from events.inbox import encode
 from schemas.registry import latest_version
 from schemas.types import ID_PATTERN, EventData, Id, Role
 from schemas.v1 import (
+    RETENTION_DEFAULTS,
+    Cadence,
     CohortCreated,
     LearnerEnrolled,
     ProgramCreated,
@@ -326,4 +328,39 @@ async def put_capabilities(
         "tenant.capabilities_changed",
         {"flags": named, "roles": roles},
         wait,
+    )
+
+
+class RetentionBody(BaseModel):
+    """The tenant's whole retention policy (issue 12). Minimums make a zero-day purge
+    impossible: learner events 30 days, mutations 365, exports 1. Without a policy a tenant
+    gets the defaults (README "Retention")."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [RETENTION_DEFAULTS]},
+    )
+    learner_events_days: int = Field(ge=30, le=36_500, description="Learner events older than this are purged.")
+    mutations_days: int = Field(ge=365, le=36_500, description="Mutations older than this are purged.")
+    exports_days: int = Field(ge=1, le=3650, description="Export objects older than this are deleted.")
+    cadence: Cadence = Field(description="daily, weekly (Mondays) or monthly (the 1st).")
+    hour: int = Field(ge=0, le=23, description="UTC hour the purge runs.")
+
+
+@router.put(
+    "/v1/tenants/{tenant_id}/retention",
+    status_code=202,
+    response_model=Accepted,
+    summary="Set the tenant's retention policy",
+)
+async def put_retention(
+    request: Request,
+    principal: CurrentPrincipal,
+    tenant_id: Annotated[Id, Path()],
+    body: RetentionBody,
+    wait: WaitParam = True,
+) -> Accepted:
+    """Appends `retention.policy_set`; the scheduler purges on the new cadence from then on."""
+    return await append_mutation(
+        request, principal, _tenant_of(principal, tenant_id), "retention.policy_set", body.model_dump(), wait
     )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import structlog
+from minio import Minio
 from minio.error import S3Error
 
 from events.inbox import InboxWriter
@@ -58,15 +59,28 @@ def expire_exports(settings: Settings, database: str | None = None, now: datetim
     s3, inbox, bucket = make_client(settings.s3), InboxWriter(settings.kafka), settings.s3.exports_bucket
     try:
         for tenant, export_id, key, manifest_key, hold_ids in due:
-            for name in filter(None, (key, manifest_key)):
-                if hold_ids:  # its holds were released: lift the S3 legal hold, then delete
-                    s3.disable_object_legal_hold(bucket, name)
-                s3.remove_object(bucket, name)
-            _expire(inbox, tenant, export_id, "ttl")
-            log.info("export.expired", tenant=tenant, export_id=export_id)
+            remove_export(s3, inbox, bucket, (tenant, export_id, key, manifest_key, hold_ids), "ttl")
     finally:
         inbox.close()
     return len(due)
+
+
+def remove_export(
+    s3: Minio, inbox: InboxWriter, bucket: str, row: tuple[str, str, str, str | None, list[str]], reason: str
+) -> None:
+    """Delete an export's objects, then append ``export.expired`` — the TTL expiry's and
+    retention's one way (row: tenant, export id, object key, manifest key, hold ids)."""
+    tenant, export_id, key, manifest_key, hold_ids = row
+    for name in filter(None, (key, manifest_key)):
+        if hold_ids:  # its holds were released: lift the S3 legal hold, then delete
+            s3.disable_object_legal_hold(bucket, name)
+        s3.remove_object(bucket, name)
+    _expire(inbox, tenant, export_id, reason)
+    log.info("export.expired", tenant=tenant, export_id=export_id, reason=reason)
+
+
+def still_held(conn: psycopg.Connection, tenant: str, hold_ids: list[str]) -> bool:
+    return _still_held(conn, tenant, hold_ids)
 
 
 def _still_held(conn: psycopg.Connection, tenant: str, hold_ids: list[str]) -> bool:

@@ -41,6 +41,8 @@ from skillmind.settings import Settings
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[psycopg.Cursor, dict[str, Any]], None]
+# Takes every new message of a batch, readable or not, as Kafka holds it (the archiver).
+BatchHandler = Callable[[psycopg.Cursor, Sequence[LogMessage]], None]
 # Errors of the record's making (deterministic): quarantine it. Anything else fails the batch.
 RECORD_FAULTS = (
     psycopg.errors.DataError,
@@ -62,7 +64,12 @@ class WorkerOutcome:
 
 @dataclass
 class LogWorker:
-    """Run ``handler`` on every log record whose type is in ``types``, exactly once."""
+    """Run ``handler`` on every log record whose type is in ``types``, exactly once.
+
+    ``take_batch``, when given, instead receives every message of a batch that is not a
+    redelivery — no type filter, no validation, no quarantine — in the same transaction:
+    for a worker that keeps the log as it is (the archiver). Its errors fail the batch.
+    """
 
     name: str
     settings: Settings
@@ -71,6 +78,7 @@ class LogWorker:
     batch_size: int = 500
     database: str | None = None
     counters: WorkerOutcome = field(default_factory=WorkerOutcome)
+    take_batch: BatchHandler | None = None
 
     def __post_init__(self) -> None:
         self.topic = topic_name(self.settings.kafka, "log")
@@ -84,12 +92,19 @@ class LogWorker:
         with self.conn.transaction(), self.conn.cursor() as cur:
             stored = self.stored_offsets(cur)
             next_offsets: dict[int, int] = {}
+            fresh = []
             for message in messages:
                 if message.offset < stored.get(message.partition, 0):
                     outcome.skipped += 1
                     continue
                 next_offsets[message.partition] = message.offset + 1
-                self._take(cur, message, outcome)
+                fresh.append(message)
+            if self.take_batch is not None:
+                self.take_batch(cur, fresh)
+                outcome.handled += len(fresh)
+            else:
+                for message in fresh:
+                    self._take(cur, message, outcome)
             cur.executemany(
                 "insert into worker_positions (worker, topic, partition, next_offset) values (%s, %s, %s, %s) "
                 "on conflict (worker, topic, partition) do update set "

@@ -128,6 +128,7 @@ def run_scheduler(
         misfire_grace_time=3600,
     )
     _export_beats(scheduler, settings, database)
+    _archive_beats(scheduler, settings, database)
     nightly()  # catch up on start: days missed while no scheduler ran
     scheduler.start()
     log.info("scheduler.running", next=str(scheduler.get_job("recompute").next_run_time))
@@ -151,6 +152,34 @@ def _export_beats(scheduler: BackgroundScheduler, settings: Settings, database: 
     every = settings.exports
     scheduler.add_job(guarded(expire_exports), "interval", seconds=every.expiry_every_s, id="expire-exports")
     scheduler.add_job(guarded(reconcile_exports), "interval", seconds=every.reconcile_every_s, id="reconcile-exports")
+
+
+def _archive_beats(scheduler: BackgroundScheduler, settings: Settings, database: str | None) -> None:
+    """The daily read-model snapshot as Parquet (``jobs.snapshot``); idempotent by day."""
+    from jobs.snapshot import take_snapshot
+
+    def snapshot() -> None:
+        try:
+            take_snapshot(settings, database=database)
+        except (psycopg.Error, OSError) as err:  # retried the next day or by hand; the log says why
+            log.warning("scheduler.task_failed", task="snapshot", error=str(err))
+
+    at = CronTrigger(hour=settings.archive.snapshot_hour, minute=settings.archive.snapshot_minute, timezone=UTC)
+    scheduler.add_job(snapshot, at, id="snapshot", max_instances=1, coalesce=True, misfire_grace_time=3600)
+    scheduler.add_job(_retention_beat(settings, database), CronTrigger(minute=5, timezone=UTC), id="retention")
+
+
+def _retention_beat(settings: Settings, database: str | None) -> Callable[[], None]:
+    """Every hour at :05, purge each tenant whose cadence and hour say now (``jobs.retention``)."""
+    from jobs.retention import beat
+
+    def run() -> None:
+        try:
+            beat(settings, database=database)
+        except (psycopg.Error, OSError) as err:  # retried at the next hour; the log says why
+            log.warning("scheduler.task_failed", task="retention", error=str(err))
+
+    return run
 
 
 def recompute_trigger(settings: Settings) -> CronTrigger:

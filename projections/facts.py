@@ -224,6 +224,11 @@ def _settings_changed(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     ]
 
 
+def _retention_policy_set(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    names = ("learner_events_days", "mutations_days", "exports_days", "cadence", "hour")
+    return [Upsert(t.RETENTION_POLICIES, {"tenant_id": r["tenantid"], **{n: d[n] for n in names}})]
+
+
 FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "learner.signed_in": _signed_in,
     "session.scheduled": _session_scheduled,
@@ -241,6 +246,7 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "tenant.settings_changed": _settings_changed,
     "role.granted": _role_granted,
     "role.revoked": _role_revoked,
+    "retention.policy_set": _retention_policy_set,
 }
 
 

@@ -55,23 +55,44 @@ def _chunks(messages: Iterator[Message], size: int) -> Iterator[list[Message]]:
         yield chunk
 
 
+# Where a rebuild reads the log from: given the database connection and a batch size,
+# chunks of messages in offset order per partition, from offset 0, without holes.
+Source = Callable[[psycopg.Connection, int], Iterator[list[LogMessage]]]
+
+
+def kafka_source(settings: Settings) -> Source:
+    """The whole log topic from offset 0 (the default source of a rebuild)."""
+    topic = topic_name(settings.kafka, "log")
+
+    def read(conn: psycopg.Connection, batch_size: int) -> Iterator[list[LogMessage]]:
+        for chunk in _chunks(read_to_end(settings.kafka, topic), batch_size):
+            yield _parse(chunk)
+
+    return read
+
+
 def rebuild(
     settings: Settings,
     *,
     database: str | None = None,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    source: Source | None = None,
 ) -> dict[str, str]:
-    """Replay the whole log into a fresh schema, swap it in atomically, return its checksums."""
+    """Replay the whole log into a fresh schema, swap it in atomically, return its checksums.
+
+    ``source`` (default: the Kafka topic from offset 0) may be another reader of the same
+    messages — the archive and then the Kafka tail (``jobs.archive_replay``)."""
     topic = topic_name(settings.kafka, "log")
     target = f"{READ_MODEL_SCHEMA}_rebuild"
+    read = source or kafka_source(settings)
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(target)))
         create_schema(conn, target)
         # Read from offset 0 without holes: a sequence gap is in the log and is quarantined.
         writer = ReadModelWriter(conn, topic, schema=target, publish=False, contiguous=True)
-        for chunk in _chunks(read_to_end(settings.kafka, topic), batch_size):
-            writer.apply(_parse(chunk))
+        for chunk in read(conn, batch_size):
+            writer.apply(chunk)
             if progress:
                 progress(len(chunk))
         swap_in(conn, target)

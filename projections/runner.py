@@ -49,6 +49,8 @@ class LogMessage:
     offset: int
     record: dict[str, Any] | None
     problem: Problem | None = None
+    # The bytes as Kafka holds them, for a consumer that must keep them exactly (the archiver).
+    value: bytes | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def parse(cls, partition: int, offset: int, value: bytes | None) -> LogMessage:
@@ -56,7 +58,7 @@ class LogMessage:
         raw, problem = decode_json(value)
         if problem is None and not isinstance(raw, dict):
             problem = Problem("$", "object_type", "a log record must be a JSON object")
-        return cls(partition, offset, raw if problem is None else None, problem)  # type: ignore[arg-type]
+        return cls(partition, offset, raw if problem is None else None, problem, value)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -216,6 +216,19 @@ NOTIFICATIONS = Table(
     indexes=(("tenant_id", "user_id", "sequence"),),
 )
 
+# -- retention (issue 12): the tenant's policy; no row means the documented defaults ----------
+RETENTION_POLICIES = Table(
+    "retention_policies",
+    (TENANT,),
+    (
+        ("learner_events_days", "integer"),
+        ("mutations_days", "integer"),
+        ("exports_days", "integer"),
+        ("cadence", "text"),
+        ("hour", "integer"),
+    ),
+)
+
 # -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----
 QUARANTINE = Table(
     "quarantine",
@@ -302,6 +315,7 @@ ALL_TABLES: tuple[Table, ...] = (
     NOTIFICATION_PREFERENCES,
     WEBHOOKS,
     NOTIFICATIONS,
+    RETENTION_POLICIES,
     QUARANTINE,
     AUDIT_INDEX,
     LEGAL_HOLDS,

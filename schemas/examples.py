@@ -90,6 +90,22 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
     },
     "webhook.unsubscribed": {"webhook_id": "wh-1"},
     "webhook.disabled": {"webhook_id": "wh-1", "reason": "failing since 2026-11-26T17:00:00Z"},
+    "retention.policy_set": {
+        "learner_events_days": 365,
+        "mutations_days": 2555,
+        "exports_days": 30,
+        "cadence": "weekly",
+        "hour": 3,
+    },
+    "retention.purged": {
+        "tenant_id": "acme",
+        "learner_events_before": "2025-11-27",
+        "mutations_before": "2019-11-29",
+        "exports_before": "2026-10-28",
+        "counts": {"learner_events": 1200, "mutations": 0, "read_model_rows": 950, "export_objects": 3},
+        "sequence_ranges": [[1, 40], [45, 1204]],
+        "skipped_on_hold": 4,
+    },
     "legal_hold.placed": {
         "hold_id": "hold-1",
         "scope": "learner",

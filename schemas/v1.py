@@ -4,7 +4,7 @@ generated from them (``skillmind schemas publish``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -356,6 +356,62 @@ class WebhookDisabled(EventData):
     reason: text(1000)  # type: ignore[valid-type]
 
 
+# -- retention (issue 12) ------------------------------------------------------------------
+
+# What a tenant that never set a policy gets (README "Retention"); the minimums below make a
+# zero-day purge impossible.
+RETENTION_DEFAULTS: dict[str, Any] = {
+    "learner_events_days": 730,
+    "mutations_days": 2555,
+    "exports_days": 30,
+    "cadence": "weekly",
+    "hour": 3,
+}
+Cadence = Literal["daily", "weekly", "monthly"]
+MAX_PURGE_RANGES = 5000  # per receipt; a purge with more ranges appends several receipts
+
+
+class RetentionPolicySet(EventData):
+    """How long the tenant's data is kept, and when its purge runs (UTC ``hour``; weekly on
+    Mondays, monthly on the 1st). Minimums: learner events 30 days, mutations 365, exports 1."""
+
+    TYPE = "retention.policy_set"
+    KIND = "mutation"
+    learner_events_days: bounded_int(30, 36_500)  # type: ignore[valid-type]
+    mutations_days: bounded_int(365, 36_500)  # type: ignore[valid-type]
+    exports_days: bounded_int(1, 3650)  # type: ignore[valid-type]
+    cadence: Cadence
+    hour: bounded_int(0, 23)  # type: ignore[valid-type]
+
+
+class PurgeCounts(BaseModel):
+    """What one purge removed, per kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    learner_events: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+    mutations: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+    read_model_rows: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+    export_objects: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+
+
+class RetentionPurged(EventData):
+    """The receipt of a purge: records of ``sequence_ranges`` (inclusive ``[first, last]``)
+    are stubs in the archive from now on; ``skipped_on_hold`` expired records were kept
+    because a legal hold covers them. Appended before any archive file is rewritten."""
+
+    TYPE = "retention.purged"
+    KIND = "system"
+    tenant_id: Id
+    learner_events_before: Day
+    mutations_before: Day
+    exports_before: Day
+    counts: PurgeCounts
+    sequence_ranges: list[tuple[bounded_int(1, MAX_SAFE_INTEGER), bounded_int(1, MAX_SAFE_INTEGER)]] = Field(  # type: ignore[valid-type]
+        max_length=MAX_PURGE_RANGES
+    )
+    skipped_on_hold: bounded_int(0, MAX_SAFE_INTEGER)  # type: ignore[valid-type]
+
+
 # -- system ticks ------------------------------------------------------------------------
 
 
@@ -462,6 +518,8 @@ MODELS: tuple[type[EventData], ...] = (
     WebhookSubscribed,
     WebhookUnsubscribed,
     WebhookDisabled,
+    RetentionPolicySet,
+    RetentionPurged,
     LegalHoldPlaced,
     LegalHoldReleased,
     AuditCheckpoint,

@@ -18,7 +18,7 @@ from skillmind import services
 from skillmind.logging import configure_logging
 from skillmind.settings import Settings, load_settings
 
-COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications"}
+COMPONENTS = {"sequencer", "projections", "scheduler", "exports", "notifications", "archiver"}
 
 # Errors whose message already tells the operator what to do: print it, no traceback.
 OPERATOR_ERRORS = (
@@ -215,12 +215,15 @@ def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
 @main.command()
 @click.option("--tenant", default=None, help="Re-fold only this tenant's rows, in place.")
 @click.option("--check", is_flag=True, help="Print the live tables' checksums; rebuild nothing.")
+@click.option("--from-archive", is_flag=True, help="Read the Parquet archive, then the Kafka tail after it.")
 @click.pass_obj
-def replay(settings: Settings, tenant: str | None, check: bool) -> None:
+def replay(settings: Settings, tenant: str | None, check: bool, from_archive: bool) -> None:
     """Rebuild the read models from offset zero into a fresh schema, swap it in, print checksums.
 
     The read models are one projection (scores are computed from the facts), so they are
-    rebuilt together; --tenant re-folds a single tenant's rows in place.
+    rebuilt together; --tenant re-folds a single tenant's rows in place. --from-archive
+    reads the archived messages and then Kafka from the archived offsets on: the same
+    messages, so the same checksums, also after `skillmind archive trim`.
     """
     from events.reader import partitions_of
     from events.topics import topic_name
@@ -231,6 +234,10 @@ def replay(settings: Settings, tenant: str | None, check: bool) -> None:
             sums = checksums(settings)
         elif tenant:
             sums = rebuild_tenant(settings, tenant)
+        elif from_archive:
+            from jobs.archive_replay import archive_source
+
+            sums = rebuild(settings, source=archive_source(settings))
         else:
             log_topic = topic_name(settings.kafka, "log")
             total = _topic_size(settings, log_topic, partitions_of(settings.kafka, log_topic))
@@ -278,6 +285,7 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--tenant", default=None, help="Only this tenant's chain.")
 @click.option("--topic", default=None, help="Verify another copy of the log (default: the log topic).")
+@click.option("--archive", is_flag=True, help="Verify the Parquet archive instead (purged stubs need a receipt).")
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -293,9 +301,17 @@ def audit() -> None:
 )
 @click.pass_obj
 def audit_verify(
-    settings: Settings, tenant: str | None, topic: str | None, public_key: Path | None, kept: tuple[Path, ...]
+    settings: Settings,
+    tenant: str | None,
+    topic: str | None,
+    archive: bool,
+    public_key: Path | None,
+    kept: tuple[Path, ...],
 ) -> None:
-    """Re-read the log from the start; verify every tenant's sequence and hash chain, and signed heads."""
+    """Re-read the log from the start; verify every tenant's sequence and hash chain, and signed heads.
+
+    --archive verifies the chains over the Parquet archive and the Kafka tail after it instead
+    (a purged stub needs a retention.purged receipt)."""
     from events.auditsign import SigningKeyError, load_public_pem
     from events.auditverify import load_json
     from events.checkpoints import CheckpointChecker
@@ -309,12 +325,80 @@ def audit_verify(
         raise click.ClickException(str(err)) from err
     checker = CheckpointChecker(key, points)
     with operator_errors():
+        if archive:
+            from jobs.archive_audit import verify_archive
+
+            verdict = verify_archive(settings, tenant=tenant)
+            if not verdict.ok:
+                raise click.ClickException(verdict.describe())
+            click.echo(verdict.describe())
+            return
         result = verify_log(
             settings.kafka, topic or topic_name(settings.kafka, "log"), tenant=tenant, checkpoints=checker
         )
     if not result.ok:
         raise click.ClickException(result.describe())
     click.echo(result.describe())
+
+
+@main.group()
+def archive() -> None:
+    """The Parquet archive of the log in S3."""
+
+
+@archive.command("flush")
+@click.pass_obj
+def archive_flush(settings: Settings) -> None:
+    """Close and upload every file the archiver holds open now (whatever its size or age)."""
+    from jobs.archiver import Sealer
+
+    with operator_errors():
+        stored = Sealer(settings).flush(force=True)
+    click.echo(f"stored {stored} record(s)")
+
+
+@main.command()
+@click.option("--day", default=None, type=click.DateTime(["%Y-%m-%d"]), help="Name it for this day (default: today).")
+@click.pass_obj
+def snapshot(settings: Settings, day: datetime | None) -> None:
+    """Write every read-model table as Parquet to the archive bucket (_snapshots/day=<day>/)."""
+    from jobs.snapshot import take_snapshot
+
+    with operator_errors():
+        counts = take_snapshot(settings, day=day.date() if day else None)
+    for table, rows in counts.items():
+        click.echo(f"{table:<26} {rows} rows")
+
+
+@main.group()
+def retention() -> None:
+    """Per-tenant retention: purge what the policy says is expired (legal holds kept)."""
+
+
+@retention.command("purge")
+@click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: all).")
+@click.option("--dry-run", is_flag=True, help="Print exactly what would go; change nothing.")
+@click.pass_obj
+def retention_purge(settings: Settings, tenants: tuple[str, ...], dry_run: bool) -> None:
+    """Purge now, whatever the cadence: archive records to stubs, read-model rows, export objects."""
+    from jobs.retention import known_tenants, purge_tenant
+
+    with operator_errors():
+        for tenant in tenants or known_tenants(settings):
+            for line in purge_tenant(settings, tenant, dry_run=dry_run).lines():
+                click.echo(line)
+
+
+@archive.command("trim")
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day: records appended before go.")
+@click.option("--dry-run", is_flag=True, help="Verify and print what would go; delete nothing.")
+@click.pass_obj
+def archive_trim(settings: Settings, before: datetime, dry_run: bool) -> None:
+    """Delete Kafka log records appended before DATE, only up to archived and verified offsets."""
+    from jobs.archive_trim import trim
+
+    with operator_errors():
+        trim(settings, before.date(), dry_run=dry_run, say=click.echo)
 
 
 @audit.command("checkpoint")

@@ -182,6 +182,24 @@ class OutboxSettings(BaseModel):
     )
 
 
+class ArchiveSettings(BaseModel):
+    """The archive of the log as Parquet in S3 (``jobs/archiver.py``)."""
+
+    max_file_records: int = Field(
+        50_000, ge=1, le=1_000_000, description="A file closes at this many records (and holds at most so many)."
+    )
+    max_file_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="A file closes once its records' JSON reaches this many bytes."
+    )
+    max_age_s: float = Field(
+        300, gt=0, description="A file closes when its oldest record has waited this long (seconds)."
+    )
+    seal_every_s: float = Field(2.0, gt=0, description="How often due files are closed and uploaded (seconds).")
+    batch: int = Field(2000, ge=1, description="Log records taken per transaction.")
+    snapshot_hour: int = Field(3, ge=0, le=23, description="UTC hour of the daily read-model snapshot.")
+    snapshot_minute: int = Field(30, ge=0, le=59)
+
+
 class AuditSettings(BaseModel):
     """The auditor's side (issue 11): the key that signs export manifests and chain checkpoints."""
 
@@ -244,6 +262,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     exports: ExportSettings = ExportSettings()
     outbox: OutboxSettings = OutboxSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     audit: AuditSettings = AuditSettings()
     services: LocalServicesSettings = LocalServicesSettings()
 

@@ -100,12 +100,19 @@ def _notifications(settings: Settings, instance: str, stop: threading.Event, pro
     _worker_pair(notifications_worker, notifications_dispatcher)(settings, instance, stop, progress)
 
 
+def _archiver(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
+    from jobs.archiver import archiver_sealer, archiver_worker
+
+    _worker_pair(archiver_worker, archiver_sealer)(settings, instance, stop, progress)
+
+
 RUNNERS: dict[str, Component] = {
     "sequencer": _sequencer,
     "projections": _projections,
     "scheduler": _scheduler,
     "exports": _exports,
     "notifications": _notifications,
+    "archiver": _archiver,
 }
 
 
