@@ -20,7 +20,7 @@ from events.chain import GENESIS_HASH, record_hash
 from projections.facts import fact_changes
 from projections.runner import LogMessage, ReadModelWriter, create_schema
 from schemas.examples import EXAMPLE_DATA, cloud_event
-from schemas.types import ID_PATTERN, ROLES, format_utc
+from schemas.types import ID_PATTERN, NOT_IN_DIRECTORY, ROLES, format_utc
 from schemas.validation import Valid, validate_event
 from skillmind.settings import Settings
 
@@ -124,6 +124,11 @@ def _stored_unchanged(conn: psycopg.Connection, judged: Valid) -> None:
     offset = next(_offsets)
     record = _log_record(judged, f"t{offset}")
     outcome = ReadModelWriter(conn, "prop", schema=SCHEMA, publish=False).apply([LogMessage(0, offset, record)])
+    data = record["data"]
+    if NOT_IN_DIRECTORY in (data.get("roles") or [data.get("role")]):
+        # Not a store limit but a directory rule: set aside, never applied (README, the quarantine).
+        assert (outcome.applied, outcome.quarantined) == (0, 1), record
+        return
     assert (outcome.applied, outcome.quarantined) == (1, 0), record
     for change in fact_changes(record):
         table = change.table
