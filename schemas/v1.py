@@ -335,7 +335,7 @@ class WebhookSubscribed(EventData):
     TYPE = "webhook.subscribed"
     KIND = "mutation"
     webhook_id: Id
-    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s\x00-\x1f]+$")
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^\x00-\x20\x7f-\x9f]+$")
     event_types: list[Literal["export.completed", "export.failed"]] = Field(min_length=1, max_length=8)
 
 
