@@ -186,9 +186,12 @@ def url_refusal(url: str, allow_private: bool) -> str | None:
     Literal loopback, private, link-local (cloud metadata), multicast and reserved addresses
     and ``localhost`` are refused unless ``api.webhook_private_targets`` is on; DNS names are
     not resolved here — production deployments route webhooks through an egress proxy."""
-    host = (urlsplit(url).hostname or "").lower()
     if allow_private:
         return None
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError as err:  # e.g. a malformed IP literal
+        return f"not a URL: {err}"
     if host == "localhost" or host.endswith(".localhost"):
         return f"{host} is this machine"
     try:
