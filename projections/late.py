@@ -27,6 +27,8 @@ from typing import Any
 from projections import tables as t
 from projections.tables import Upsert
 
+SHORTEST_WINDOW_DAYS = 7  # the contract's lower bound of a tenant's window_days (schemas/v1.py)
+
 
 def horizon(tick_day: date, window_days: int) -> date:
     """The earliest day a tick of ``tick_day`` re-scores: one window back."""
