@@ -6,7 +6,9 @@ tick's cost (10 s). Here PostgreSQL counts the window per learner into a temp ta
 from facts in memory), Python judges only the distinct count tuples (a few thousand at
 most, by the one rule in ``engagement.judge``), and one ``insert … select`` joins them
 back into ``daily_scores`` under the table's merge rule. No learner row leaves the server
-unless its scores are to be published.
+unless its scores are to be published. A tick first re-scores its tenant's stale days
+(late events, ``projections/late.py``), each exactly as a tick of that day, in the same
+transaction.
 """
 
 from __future__ import annotations
