@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from events.errors import TopicBootstrapError
@@ -59,6 +59,16 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
             "logger": logging.getLogger("librdkafka.admin"),
         }
     )
+
+
+def topic_id(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> str:
+    """Kafka's id of ``topic`` (a topic deleted and re-created under the same name gets a new one)."""
+    try:
+        admin = admin_client(kafka)  # kept alive until the answer: a collected client cancels it
+        future = admin.describe_topics(TopicCollection([topic]))[topic]
+        return str(future.result(timeout_s).topic_id)
+    except KafkaException as err:
+        raise TopicBootstrapError(f"cannot describe topic {topic!r}: {err}") from err
 
 
 def bootstrap_topics(

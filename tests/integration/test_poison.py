@@ -70,9 +70,7 @@ def _http_poison(client: Any, settings: Settings) -> None:
     ]
     lone = json.dumps([*batch, _event("learner.signed_in", {"learner_id": "l\ud800"}, event_id="lone")])
     root = bearer(settings, "acme", "root", "platform_admin")
-    response = client.post(
-        "/v1/events", headers={**root, "Content-Type": BATCH_CONTENT_TYPE}, content=lone.encode()
-    )
+    response = client.post("/v1/events", headers={**root, "Content-Type": BATCH_CONTENT_TYPE}, content=lone.encode())
     assert response.status_code == 202, response.text
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["rejected"] * 3
