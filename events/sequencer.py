@@ -178,7 +178,7 @@ class Sequencer:
                 log.warning("sequencer.checkpoint_unreadable", partition=partition, error=str(err.__cause__ or err))
         self.log_next[partition] = checkpoint.log_offset if checkpoint else 0
         if checkpoint is None:
-            return SequencerState(self.config.dedupe_window)
+            return SequencerState(self.config.dedupe_window, tracking=self.checkpoints is not None)
         return SequencerState.restore(self.config.dedupe_window, checkpoint)
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:

@@ -87,16 +87,18 @@ class SequencerState:
     heads: dict[str, Head] = field(default_factory=dict)
     # Insertion order is append order, so eviction pops from the front.
     recent_ids: dict[str, OrderedDict[str, datetime]] = field(default_factory=dict)
+    tracking: bool = False  # remember what changed for a checkpoint (only when one will take it)
     unsaved: Unsaved = field(default_factory=Unsaved)
 
     @classmethod
     def restore(cls, dedupe_window: timedelta, checkpoint: Checkpoint) -> SequencerState:
-        """The state a checkpoint holds; records after it are then :meth:`load`-ed as usual."""
+        """The state a checkpoint holds (tracking changes for the next one); records after it
+        are then :meth:`load`-ed as usual."""
         ids = {
             tenant: OrderedDict(sorted(by_id.items(), key=lambda kv: kv[1]))
             for tenant, by_id in checkpoint.recent_ids.items()
         }
-        return cls(dedupe_window, dict(checkpoint.heads), ids)
+        return cls(dedupe_window, dict(checkpoint.heads), ids, tracking=True)
 
     def take_unsaved(self) -> Unsaved:
         """Hand over what a checkpoint must save; :meth:`keep_unsaved` gives it back if saving failed."""
@@ -176,12 +178,14 @@ class Batch:
         return Append(record)
 
     def commit(self) -> None:
-        self.state.heads.update(self.heads)
-        self.state.unsaved.tenants.update(self.heads)
+        state = self.state
+        state.heads.update(self.heads)
         for tenant, ids in self.new_ids.items():
-            self.state.recent_ids.setdefault(tenant, OrderedDict()).update(ids)
-            self.state.unsaved.ids += [(tenant, i, at) for i, at in ids.items()]
-        self.state.evict(self.now)
+            state.recent_ids.setdefault(tenant, OrderedDict()).update(ids)
+        if state.tracking:
+            state.unsaved.tenants.update(self.heads)
+            state.unsaved.ids += [(tenant, i, at) for tenant, ids in self.new_ids.items() for i, at in ids.items()]
+        state.evict(self.now)
 
 
 def _tenant_rule(valid: Valid, head: Head | None) -> Problem | None:
