@@ -42,7 +42,14 @@ def topic_name(kafka: KafkaSettings, name: str, version: int = 1) -> str:
 def catalogue(kafka: KafkaSettings) -> list[TopicSpec]:
     """The topics the system owns. Derived topics can always be recomputed from the log."""
     names = ["inbox", "log", "dead-letter", "engagement-scores"]
-    return [TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor) for n in names]
+    config = {**AUDIT_SAFE_CONFIG, "min.insync.replicas": str(min_insync_replicas(kafka.replication_factor))}
+    return [TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor, dict(config)) for n in names]
+
+
+def min_insync_replicas(replication_factor: int) -> int:
+    """2 from 3 replicas on (an acks=all write survives one broker lost, and one broker may be
+    down without stopping writes); 1 below, where 2 would stop writes on any broker down."""
+    return 2 if replication_factor >= 3 else 1
 
 
 @dataclass(frozen=True)
