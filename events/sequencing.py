@@ -70,6 +70,9 @@ class Checkpoint:
     recent_ids: dict[str, dict[str, datetime]]
 
 
+UNSAVED_IDS_LIMIT = 100_000  # ids kept for a checkpoint that could not be saved
+
+
 @dataclass
 class Unsaved:
     """What changed since the last saved checkpoint (``everything``: save the whole state)."""
@@ -112,6 +115,9 @@ class SequencerState:
         self.unsaved.everything |= unsaved.everything
         self.unsaved.tenants |= unsaved.tenants
         self.unsaved.ids[:0] = unsaved.ids
+        if len(self.unsaved.ids) > UNSAVED_IDS_LIMIT:
+            # A store that stays away must not grow our memory: save the whole state once it is back.
+            self.unsaved = Unsaved(everything=True)
 
     def load(self, value: bytes | None) -> bool:
         """Take a record already in the log into account (recovery on start).

@@ -208,3 +208,11 @@ def test_nothing_is_tracked_without_a_checkpoint_store() -> None:
     state = SequencerState(timedelta(days=7))
     _two_records(state)
     assert not state.unsaved.ids and not state.unsaved.tenants
+
+
+def test_unsaved_ids_stay_bounded_while_the_store_is_away() -> None:
+    from events.sequencing import UNSAVED_IDS_LIMIT, Unsaved
+
+    state = SequencerState(timedelta(days=7), tracking=True)
+    state.keep_unsaved(Unsaved(ids=[("acme", f"e{n}", T0) for n in range(UNSAVED_IDS_LIMIT + 1)]))
+    assert state.unsaved.everything and not state.unsaved.ids
