@@ -38,6 +38,7 @@ bench: services bootstrap
 	$(BIN)/python -m bench.bench_log --events 100000
 	$(BIN)/python -m bench.bench_api
 	$(BIN)/python -m bench.bench_projections
+	$(BIN)/python -m bench.bench_recovery
 
 schemas: setup
 	$(SKILLMIND) schemas publish
