@@ -60,7 +60,9 @@ class CheckpointStore:
                     key,
                 ).fetchall()
         except psycopg.Error as err:
-            raise CheckpointUnavailable(f"cannot read the sequencer checkpoint of {self.topic}[{partition}]") from err
+            raise CheckpointUnavailable(
+                f"cannot read the sequencer checkpoint of {self.topic}[{partition}]{_hint(err)}"
+            ) from err
         recent: dict[str, dict[str, datetime]] = {}
         for tenant, event_id, appended in ids:
             recent.setdefault(tenant, {})[event_id] = appended
@@ -106,7 +108,9 @@ class CheckpointStore:
                 )
             return True
         except psycopg.Error as err:
-            raise CheckpointUnavailable(f"cannot save the sequencer checkpoint of {self.topic}[{partition}]") from err
+            raise CheckpointUnavailable(
+                f"cannot save the sequencer checkpoint of {self.topic}[{partition}]{_hint(err)}"
+            ) from err
 
     def _write(
         self,
@@ -140,3 +144,9 @@ class CheckpointStore:
             "delete from sequencer_recent_ids where topic = %s and partition = %s and appended_at < %s",
             [*key, expired_before],
         )
+
+
+def _hint(err: psycopg.Error) -> str:
+    if isinstance(err, psycopg.errors.UndefinedTable):
+        return " (its tables are missing: apply the migrations with `skillmind bootstrap`)"
+    return ""
