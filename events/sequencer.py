@@ -175,7 +175,9 @@ class Sequencer:
             try:
                 checkpoint = self.checkpoints.load(partition, self.topic_id)
             except CheckpointUnavailable as err:
-                log.warning("sequencer.checkpoint_unreadable", partition=partition, error=str(err.__cause__ or err))
+                log.warning(
+                    "sequencer.checkpoint_unreadable", partition=partition, error=str(err), cause=str(err.__cause__)
+                )
         self.log_next[partition] = checkpoint.log_offset if checkpoint else 0
         if checkpoint is None:
             return SequencerState(self.config.dedupe_window, tracking=self.checkpoints is not None)
@@ -207,7 +209,9 @@ class Sequencer:
                     partition, self.topic_id, self.log_next[partition], state.heads, unsaved, expired_before
                 )
             except CheckpointUnavailable as err:
-                log.warning("sequencer.checkpoint_failed", partition=partition, error=str(err.__cause__ or err))
+                log.warning(
+                    "sequencer.checkpoint_failed", partition=partition, error=str(err), cause=str(err.__cause__)
+                )
                 saved = False
             if not saved:
                 state.keep_unsaved(unsaved)
