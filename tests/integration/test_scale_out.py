@@ -172,4 +172,18 @@ def test_two_of_everything_one_of_each_killed(six_partitions: tuple[Settings, st
     result = verify_log(settings.kafka, topic_name(settings.kafka, "log"))
     assert result.ok, result.describe()
     assert applied(settings) == len(records)
+    assert quarantined(settings) == {}, "no record set aside"
     assert checksums(settings) == rebuild(settings, database=replay_db)
+
+
+def quarantined(settings: Settings) -> dict[str, list[Any]]:
+    """rule -> its quarantined records (partition, offset, tenant, sequence, reason), the first 3."""
+    with psycopg.connect(settings.postgres.conninfo()) as conn:
+        rows = conn.execute(
+            "select rule, log_partition, log_offset, tenant_id, sequence, reason from readmodel.quarantine "
+            "order by log_partition, log_offset"
+        ).fetchall()
+    found: dict[str, list[Any]] = {}
+    for rule, *where in rows:
+        found.setdefault(rule, []).append(tuple(where))
+    return {rule: [len(rows), *rows[:3]] for rule, rows in found.items()}
