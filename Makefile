@@ -40,6 +40,7 @@ bench: services bootstrap
 	$(BIN)/python -m bench.bench_projections
 	$(BIN)/python -m bench.bench_exports --rows 1000000 --deliveries 500
 	$(BIN)/python -m bench.bench_audit --records 1400000
+	$(BIN)/python -m bench.bench_recovery
 
 schemas: setup
 	$(SKILLMIND) schemas publish

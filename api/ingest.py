@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.db import PoolDep
 from api.deps import CurrentPrincipal, InboxDep, SettingsDep
 from api.logtail import LogTail
 from api.policy import append_refusal
@@ -20,6 +24,11 @@ from api.problems import PROBLEM_JSON, Problem, problem_responses
 from events.errors import LogError
 from events.idempotency import content_digest
 from events.inbox import encode
+from projections.engagement import ScoreSettings
+from projections.facts import fact_day
+from projections.late import SHORTEST_WINDOW_DAYS, counts_in_stored_scores
+from projections.runner import READ_MODEL_SCHEMA
+from projections.tables import TENANT_SETTINGS
 from schemas.envelope import BATCH_CONTENT_TYPE, CONTENT_TYPE
 from schemas.timebounds import time_problem
 from schemas.validation import Invalid, validate_event
@@ -43,6 +52,12 @@ class EventResult(BaseModel):
     id: str | None
     status: Status
     problems: list[FieldProblem] = []
+    changes_stored_scores: bool | None = Field(
+        None,
+        description="For an accepted learner event: false when it is dated before the re-score horizon "
+        "(one window before yesterday) — logged, but no stored score is re-computed for it; "
+        "true otherwise. Absent for events no score reads.",
+    )
 
 
 class IngestResponse(BaseModel):
@@ -61,6 +76,7 @@ class _Candidate:
     key: tuple[str, str]  # (tenant, id)
     digest: str
     message: tuple[bytes, bytes]
+    fact_day: date | None  # the day a score reads it on (projections.facts.fact_day)
 
 
 _EXAMPLE_EVENT = {
@@ -157,7 +173,7 @@ def _judge(
             index, raw, (ValidationProblem("$", "not_encodable", f"cannot be encoded canonically: {err}"),)
         )
     key = (judged.envelope.tenantid, judged.envelope.id)
-    return _Candidate(index, key, content_digest(record), message)
+    return _Candidate(index, key, content_digest(record), message, fact_day(record))
 
 
 def _conflict(candidate: _Candidate, where: str) -> EventResult:
@@ -192,7 +208,7 @@ def _settle(candidates: list[_Candidate], tail: LogTail) -> tuple[list[EventResu
 
 
 def judge_request(
-    content_type: str, body: bytes, principal: Principal, tail: LogTail, settings: Settings
+    content_type: str, body: bytes, principal: Principal, tail: LogTail, settings: Settings, pool: ConnectionPool
 ) -> tuple[list[EventResult], list[tuple[bytes, bytes]]]:
     """Every event's result and the inbox messages to produce; CPU work, run off the event loop.
 
@@ -201,9 +217,40 @@ def judge_request(
     items = _items(content_type, parse_json(body), settings.api.max_batch_events)
     now = datetime.now(UTC)
     judged = [_judge(i, raw, principal, now, settings.contract) for i, raw in enumerate(items)]
-    results, messages = _settle([j for j in judged if isinstance(j, _Candidate)], tail)
+    candidates = [j for j in judged if isinstance(j, _Candidate)]
+    results, messages = _settle(candidates, tail)
+    _mark_late(results, candidates, now.date(), lambda tenants: window_days(pool, tenants))
     results += [j for j in judged if isinstance(j, EventResult)]
     return sorted(results, key=lambda r: r.index), messages
+
+
+def window_days(pool: ConnectionPool, tenants: set[str]) -> dict[str, int]:
+    """The window length of each of ``tenants`` as the read models know it (default where unset)."""
+    query = sql.SQL("select tenant_id, window_days from {} where tenant_id = any(%s)").format(
+        sql.Identifier(READ_MODEL_SCHEMA, TENANT_SETTINGS.name)
+    )
+    with pool.connection() as conn:
+        known = {tenant: w for tenant, w in conn.execute(query, [list(tenants)]).fetchall() if w}
+    return {tenant: known.get(tenant, ScoreSettings.window_days) for tenant in tenants}
+
+
+def _mark_late(
+    results: list[EventResult], candidates: list[_Candidate], today: date, windows: Callable[[set[str]], dict[str, int]]
+) -> None:
+    """Say of each accepted learner event whether it can change stored scores (the rule:
+    ``projections.late.counts_in_stored_scores``). The read models are asked for windows only
+    when an event is too old for the shortest window, which is the usual case's fast path."""
+    dated = {c.index: c for c in candidates if c.fact_day is not None}
+    accepted = [(r, dated[r.index]) for r in results if r.status == "accepted" and r.index in dated]
+    old = {
+        c.key[0]
+        for _, c in accepted
+        if c.fact_day is not None and not counts_in_stored_scores(c.fact_day, today, SHORTEST_WINDOW_DAYS)
+    }
+    window = windows(old) if old else {}
+    for result, c in accepted:
+        days = window.get(c.key[0], SHORTEST_WINDOW_DAYS)
+        result.changes_stored_scores = counts_in_stored_scores(c.fact_day, today, days)  # type: ignore[arg-type]
 
 
 @router.post(
@@ -215,7 +262,7 @@ def judge_request(
     responses={400: _PROBLEM, 401: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM, 503: _PROBLEM},
 )
 async def ingest_events(
-    request: Request, principal: CurrentPrincipal, inbox: InboxDep, settings: SettingsDep
+    request: Request, principal: CurrentPrincipal, inbox: InboxDep, settings: SettingsDep, pool: PoolDep
 ) -> IngestResponse:
     """Every event gets a result: ``accepted`` (durably appended to the inbox; the log
     will hold it exactly once), ``duplicate`` (the same id with the same content earlier
@@ -232,7 +279,7 @@ async def ingest_events(
         )
     body = await _read_limited(request, settings.api.max_body_bytes)
     tail = request.app.state.logtail
-    results, messages = await run_in_threadpool(judge_request, content_type, body, principal, tail, settings)
+    results, messages = await run_in_threadpool(judge_request, content_type, body, principal, tail, settings, pool)
     try:
         await run_in_threadpool(inbox.append_encoded, messages)
     except LogError as err:

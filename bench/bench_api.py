@@ -1,9 +1,9 @@
 """Latency and throughput of the reports endpoint for a 10k-learner tenant, beside
 ``GET /healthz`` (the framework's floor) measured in the same run.
 
-    .venv/bin/python -m bench.bench_api [--learners 10000] [--concurrency 8]
+    .venv/bin/python -m bench.bench_api [--learners 10000] [--concurrency 8] [--workers 1]
 
-Starts `skillmind serve` (one uvicorn worker) on a free port against a fresh database
+Starts `skillmind serve` (``--workers`` uvicorn workers, 1 by default) on a free port against a fresh database
 seeded with 9 weekly days of scores; an asyncio httpx load generator on loopback sends
 the requests. Both share the machine's 2 cores, so absolute numbers are conservative.
 """
@@ -103,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of `skillmind serve`")
     args = parser.parse_args()
     base_settings = isolated_settings()
     database = fresh_database(base_settings)
@@ -111,7 +112,7 @@ def main() -> None:
     )
     try:
         seed(settings, database, args.learners)
-        with api_server(settings, SKILLMIND_LOG_LEVEL="WARNING") as server:
+        with api_server(settings, args.workers, SKILLMIND_LOG_LEVEL="WARNING") as server:
             token = mint_token(settings.api, tenant="bench", user="admin", roles=["company_admin"])
             headers = {"Authorization": f"Bearer {token}"}
             base = server.base_url
@@ -135,7 +136,7 @@ def main() -> None:
     finally:
         drop_database(base_settings.postgres, database)
     floor = rows[0][4]
-    print(f"{args.learners:,} learners, concurrency {args.concurrency}, one uvicorn worker\n")
+    print(f"{args.learners:,} learners, concurrency {args.concurrency}, {args.workers} uvicorn worker(s)\n")
     print(f"| {'request':<26} | {'n':>5} | {'p50 ms':>8} | {'p99 ms':>8} | {'req/s':>8} | {'vs /healthz':>11} |")
     print(f"|{'-' * 28}|{'-' * 7}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
     for name, n, p50, p99, rps in rows:

@@ -73,7 +73,7 @@ class Server:
 
 
 @contextmanager
-def api_server(settings: Settings, **env: str) -> Iterator[Server]:
+def api_server(settings: Settings, workers: int = 1, **env: str) -> Iterator[Server]:
     """`skillmind serve` on a free port, on these settings' topics and database; yields once
     /healthz answers and stops it afterwards. Used by benchmarks and by tests that need a
     real server process (memory, sockets)."""
@@ -86,7 +86,7 @@ def api_server(settings: Settings, **env: str) -> Iterator[Server]:
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "skillmind.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

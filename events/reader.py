@@ -6,7 +6,7 @@ aborted or still-open transactions are never seen.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -31,14 +31,16 @@ def read_to_end(
     topic: str,
     partitions: Iterable[int] | None = None,
     *,
-    start_offset: int = OFFSET_BEGINNING,
+    start_offset: int | Mapping[int, int] = OFFSET_BEGINNING,
     batch_size: int = 2000,
 ) -> Iterator[Message]:
-    """Yield every committed record of the partitions, in offset order per partition, then stop."""
+    """Yield every committed record of the partitions, in offset order per partition, then stop.
+    ``start_offset`` is one offset for every partition or one per partition."""
     wanted = list(partitions) if partitions is not None else partitions_of(kafka, topic)
+    starts = start_offset if isinstance(start_offset, Mapping) else dict.fromkeys(wanted, start_offset)
     consumer = Consumer(consumer_config(kafka, None, **{"enable.partition.eof": True}))
     try:
-        consumer.assign([TopicPartition(topic, p, start_offset) for p in wanted])
+        consumer.assign([TopicPartition(topic, p, starts[p]) for p in wanted])
         pending = set(wanted)
         while pending:
             for msg in consumer.consume(batch_size, timeout=1.0):

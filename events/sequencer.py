@@ -14,11 +14,19 @@ is dropped and the consumer rewinds to the batch's first offsets — the log and
 state never disagree. On a new partition assignment the state is rebuilt from the
 log partition itself, after the group's committed offsets are stable (KIP-447),
 so a crash at any point leaves neither a gap, a duplicate, nor a broken chain.
+
+Recovery does not grow with the log: between transactions (never inside one) the
+sequencer saves each partition's state as a checkpoint at the offset after its last
+committed record (``events/sequencer_checkpoints.py``, at most every ``checkpoint_every_s``), and
+on assignment starts from the checkpoint and reads only the log after it, adopting
+records by the same rule as a full read. Without a checkpoint store, or when it cannot
+be read, recovery reads the whole partition as before.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,11 +41,12 @@ from events.errors import LogError
 from events.kafka import consumer_config, producer_config
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
+from events.sequencer_checkpoints import CheckpointStore, CheckpointUnavailable
 from events.sequencing import Append, Batch, Duplicate, SequencerState
-from events.topics import topic_name
+from events.topics import topic_id, topic_name
 from schemas.timebounds import time_problem
 from schemas.validation import Invalid, Problem, Valid, validate_event
-from skillmind.settings import ContractSettings, KafkaSettings
+from skillmind.settings import ContractSettings, KafkaSettings, PostgresSettings
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +60,8 @@ class SequencerConfig:
     batch_timeout_s: float = 0.05
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     contract: ContractSettings = field(default_factory=ContractSettings)
+    postgres: PostgresSettings | None = None  # where checkpoints are kept; None: always read the whole log
+    checkpoint_every_s: float = 10.0
 
     @property
     def group_id(self) -> str:
@@ -80,6 +91,11 @@ class Sequencer:
                 "(a tenant's inbox partition and log partition are the same number)."
             )
         self.states: dict[int, SequencerState] = {}
+        # partition -> offset after the last record of the state (recovered or delivered)
+        self.log_next: dict[int, int] = {}
+        self.checkpoints = CheckpointStore(config.postgres.conninfo(), self.log_topic) if config.postgres else None
+        self.topic_id = topic_id(kafka, self.log_topic) if self.checkpoints else ""
+        self._checkpointed_at = 0.0
         self.counters = Counters()
         self.consumer = Consumer(
             consumer_config(
@@ -119,11 +135,14 @@ class Sequencer:
             self.states.pop(tp.partition, None)
 
     def _recover(self, partitions: list[int]) -> dict[int, SequencerState]:
-        """Rebuild heads and recent ids from the log partitions themselves (one pass)."""
-        states = {p: SequencerState(self.config.dedupe_window) for p in partitions}
+        """Rebuild heads and recent ids: each partition from its checkpoint (or empty), then
+        every log record after it, in one pass."""
+        states = {p: self._restored(p) for p in partitions}
         counts = dict.fromkeys(partitions, 0)
-        for msg in read_to_end(self.config.kafka, self.log_topic, partitions):
+        starts = {p: self.log_next[p] for p in partitions}
+        for msg in read_to_end(self.config.kafka, self.log_topic, partitions, start_offset=starts):
             partition = msg.partition() or 0  # read_to_end yields records only: always set
+            self.log_next[partition] = (msg.offset() or 0) + 1
             if states[partition].load(msg.value()):
                 counts[partition] += 1
             else:
@@ -137,14 +156,66 @@ class Sequencer:
         now = self.config.clock()
         for partition, state in states.items():
             state.evict(now)
+            # A state not wholly in the store (read, or never saved) is saved whole next time.
+            state.unsaved.everything = counts[partition] > 0 or starts[partition] == 0
             log.info(
                 "sequencer.recovered",
                 topic=self.log_topic,
                 partition=partition,
+                from_offset=starts[partition],
                 records=counts[partition],
                 tenants=len(state.heads),
             )
+        self._checkpointed_at = 0.0  # save the recovered states at the first chance
         return states
+
+    def _restored(self, partition: int) -> SequencerState:
+        """The partition's state from its checkpoint, or an empty one (then read from 0)."""
+        checkpoint = None
+        if self.checkpoints:
+            try:
+                checkpoint = self.checkpoints.load(partition, self.topic_id)
+            except CheckpointUnavailable as err:
+                log.warning(
+                    "sequencer.checkpoint_unreadable", partition=partition, error=str(err), cause=str(err.__cause__)
+                )
+        self.log_next[partition] = checkpoint.log_offset if checkpoint else 0
+        if checkpoint is None:
+            return SequencerState(self.config.dedupe_window, tracking=self.checkpoints is not None)
+        return SequencerState.restore(self.config.dedupe_window, checkpoint)
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        """Delivery report of a log record: the state now covers the log up to it. Served only
+        between transactions (poll/commit), so a checkpoint never counts an open one's record."""
+        if err is None:
+            partition = msg.partition() or 0  # set on every delivered record
+            self.log_next[partition] = max(self.log_next.get(partition, 0), (msg.offset() or 0) + 1)
+
+    def _checkpoint(self, *, force: bool = False) -> None:
+        """Save each owned partition's state that changed, at most every ``checkpoint_every_s``.
+        Called between transactions only. A failure is logged and retried later (the
+        checkpoint lags; recovery reads a little more)."""
+        now_s = time.monotonic()
+        if self.checkpoints is None or (not force and now_s - self._checkpointed_at < self.config.checkpoint_every_s):
+            return
+        self._checkpointed_at = now_s
+        self.producer.poll(0)  # serve the delivery reports of committed records first
+        expired_before = self.config.clock() - self.config.dedupe_window
+        for partition, state in list(self.states.items()):
+            unsaved = state.take_unsaved()
+            if not (unsaved.everything or unsaved.tenants or unsaved.ids):
+                continue
+            try:
+                saved = self.checkpoints.save(
+                    partition, self.topic_id, self.log_next[partition], state.heads, unsaved, expired_before
+                )
+            except CheckpointUnavailable as err:
+                log.warning(
+                    "sequencer.checkpoint_failed", partition=partition, error=str(err), cause=str(err.__cause__)
+                )
+                saved = False
+            if not saved:
+                state.keep_unsaved(unsaved)
 
     # -- the loop --------------------------------------------------------------------
 
@@ -160,6 +231,8 @@ class Sequencer:
                     self._process(records)
                     if on_batch:
                         on_batch()
+                self._checkpoint()
+            self._checkpoint(force=True)  # a clean stop leaves nothing to re-read
         finally:
             self.consumer.close()
             self.producer.flush(10)
@@ -274,6 +347,7 @@ class Sequencer:
                     key=tenant.encode(),
                     value=jcs(decision.record),
                     partition=owner,
+                    on_delivery=self._delivered,
                 )
                 return "appended"
             if isinstance(decision, Duplicate):

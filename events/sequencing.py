@@ -3,7 +3,8 @@
 State per tenant is its head (last sequence, hash, append time) and the ids seen in
 the dedupe window. Decisions are staged in a :class:`Batch` and merged only when
 the Kafka transaction that wrote them has committed, so an aborted batch leaves
-the state exactly as the log is.
+the state exactly as the log is. A :class:`Checkpoint` is that state at a log offset;
+the state remembers what changed since the last saved one (:class:`Unsaved`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,28 @@ def _log_record(value: bytes | None) -> dict[str, Any] | None:
         return None
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A partition's sequencer state after every log record before ``log_offset``: each
+    tenant's head and the ids of the dedupe window (``tenant -> id -> appended at``)."""
+
+    log_offset: int
+    heads: dict[str, Head]
+    recent_ids: dict[str, dict[str, datetime]]
+
+
+UNSAVED_IDS_LIMIT = 100_000  # ids kept for a checkpoint that could not be saved
+
+
+@dataclass
+class Unsaved:
+    """What changed since the last saved checkpoint (``everything``: save the whole state)."""
+
+    everything: bool = False
+    tenants: set[str] = field(default_factory=set)
+    ids: list[tuple[str, str, datetime]] = field(default_factory=list)  # (tenant, id, appended at)
+
+
 @dataclass
 class SequencerState:
     """Heads and recent ids of the tenants one sequencer owns."""
@@ -67,6 +90,34 @@ class SequencerState:
     heads: dict[str, Head] = field(default_factory=dict)
     # Insertion order is append order, so eviction pops from the front.
     recent_ids: dict[str, OrderedDict[str, datetime]] = field(default_factory=dict)
+    tracking: bool = False  # remember what changed for a checkpoint (only when one will take it)
+    unsaved: Unsaved = field(default_factory=Unsaved)
+
+    @classmethod
+    def restore(cls, dedupe_window: timedelta, checkpoint: Checkpoint) -> SequencerState:
+        """The state a checkpoint holds (tracking changes for the next one); records after it
+        are then :meth:`load`-ed as usual."""
+        ids = {
+            tenant: OrderedDict(sorted(by_id.items(), key=lambda kv: kv[1]))
+            for tenant, by_id in checkpoint.recent_ids.items()
+        }
+        return cls(dedupe_window, dict(checkpoint.heads), ids, tracking=True)
+
+    def take_unsaved(self) -> Unsaved:
+        """Hand over what a checkpoint must save; :meth:`keep_unsaved` gives it back if saving failed."""
+        unsaved, self.unsaved = self.unsaved, Unsaved()
+        if unsaved.everything:
+            unsaved.tenants = set(self.heads)
+            unsaved.ids = [(t, i, at) for t, ids in self.recent_ids.items() for i, at in ids.items()]
+        return unsaved
+
+    def keep_unsaved(self, unsaved: Unsaved) -> None:
+        self.unsaved.everything |= unsaved.everything
+        self.unsaved.tenants |= unsaved.tenants
+        self.unsaved.ids[:0] = unsaved.ids
+        if len(self.unsaved.ids) > UNSAVED_IDS_LIMIT:
+            # A store that stays away must not grow our memory: save the whole state once it is back.
+            self.unsaved = Unsaved(everything=True)
 
     def load(self, value: bytes | None) -> bool:
         """Take a record already in the log into account (recovery on start).
@@ -133,10 +184,14 @@ class Batch:
         return Append(record)
 
     def commit(self) -> None:
-        self.state.heads.update(self.heads)
+        state = self.state
+        state.heads.update(self.heads)
         for tenant, ids in self.new_ids.items():
-            self.state.recent_ids.setdefault(tenant, OrderedDict()).update(ids)
-        self.state.evict(self.now)
+            state.recent_ids.setdefault(tenant, OrderedDict()).update(ids)
+        if state.tracking:
+            state.unsaved.tenants.update(self.heads)
+            state.unsaved.ids += [(tenant, i, at) for tenant, ids in self.new_ids.items() for i, at in ids.items()]
+        state.evict(self.now)
 
 
 def _tenant_rule(valid: Valid, head: Head | None) -> Problem | None:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType  # type: ignore[attr-defined]
 
 from events.errors import TopicBootstrapError
@@ -43,7 +43,14 @@ def topic_name(kafka: KafkaSettings, name: str, version: int = 1) -> str:
 def catalogue(kafka: KafkaSettings) -> list[TopicSpec]:
     """The topics the system owns. Derived topics can always be recomputed from the log."""
     names = ["inbox", "log", "dead-letter", "engagement-scores"]
-    return [TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor) for n in names]
+    config = {**AUDIT_SAFE_CONFIG, "min.insync.replicas": str(min_insync_replicas(kafka.replication_factor))}
+    return [TopicSpec(topic_name(kafka, n), kafka.partitions, kafka.replication_factor, dict(config)) for n in names]
+
+
+def min_insync_replicas(replication_factor: int) -> int:
+    """2 from 3 replicas on (an acks=all write survives one broker lost, and one broker may be
+    down without stopping writes); 1 below, where 2 would stop writes on any broker down."""
+    return 2 if replication_factor >= 3 else 1
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,16 @@ def admin_client(kafka: KafkaSettings) -> AdminClient:
             "logger": logging.getLogger("librdkafka.admin"),  # type: ignore[dict-item]
         }
     )
+
+
+def topic_id(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> str:
+    """Kafka's id of ``topic`` (a topic deleted and re-created under the same name gets a new one)."""
+    try:
+        admin = admin_client(kafka)  # kept alive until the answer: a collected client cancels it
+        future = admin.describe_topics(TopicCollection([topic]))[topic]
+        return str(future.result(timeout_s).topic_id)
+    except KafkaException as err:
+        raise TopicBootstrapError(f"cannot describe topic {topic!r}: {err}") from err
 
 
 def bootstrap_topics(

@@ -253,10 +253,40 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
 FOLDS.update(outcomes.FOLDS)
 
 
+# The learner events a score reads, each with the field that dates it for the score.
+DATED_BY: dict[str, str] = {
+    "learner.signed_in": "time",
+    "session.scheduled": "starts_at",
+    "session.attended": "time",
+    "phase.advanced": "time",
+    "assignment.due": "due_at",
+    "submission.made": "time",
+}
+
+
+def fact_day(record: Record) -> date | None:
+    """The UTC day a learner event is dated on for the score (``starts_at``/``due_at`` where
+    it has one, else ``time``); None for records no score reads (mutations, ticks, outcomes)."""
+    field = DATED_BY.get(record["type"])
+    if field is None:
+        return None
+    return utc_date(record["time"] if field == "time" else record["data"][field])
+
+
+def _dated(record: Record) -> list[Upsert]:
+    """The fact's day now holds a fact at this sequence (``day_versions``; projections/late.py)."""
+    day = fact_day(record)
+    if day is None:
+        return []
+    row = {"tenant_id": record["tenantid"], "day": day, "fact_sequence": record["sequence"], "scored_sequence": None}
+    return [Upsert(t.DAY_VERSIONS, row)]
+
+
 def fact_changes(record: Record) -> list[Upsert]:
-    """The facts a log record establishes, and its count in the audit trail's daily volume."""
+    """The facts a log record establishes, the version of its fact day, and its count in the
+    audit trail's daily volume."""
     fold = FOLDS.get(record["type"])
-    return [*(fold(record, record["data"]) if fold else []), counted(record)]
+    return [*(fold(record, record["data"]) if fold else []), *_dated(record), counted(record)]
 
 
 def counted(record: Record) -> Upsert:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
+from projections import late
 from projections import tables as t
 from projections.audit import audit_changes
 from projections.facts import counted, fact_changes
 from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
-from projections.scores import TICK_INPUTS, compute_day, score_rows, tick_day
+from projections.scores import TICK_INPUTS, Rows, compute_day, score_rows, score_settings, tick_day
 from projections.tables import Upsert
 from schemas.types import ID_PATTERN, MAX_SAFE_INTEGER, NOT_IN_DIRECTORY
 from schemas.validation import Invalid, Problem, validate_log_record
@@ -48,16 +50,24 @@ def _facts_or_scores(record: Mapping[str, Any], score_tick: ScoreTick) -> list[U
 
 
 def memory_scorer(tables: MemoryTables) -> ScoreTick:
-    """Score ticks from the fact rows in memory, and the day's scope figures (the reference)."""
+    """Score ticks from the fact rows in memory: the tenant's stale days (projections/late.py)
+    and the tick's day, each with its scope figures (the reference of tick_store.score_tick)."""
 
-    def score_tick(record: Mapping[str, Any]) -> list[Upsert]:
-        tenant, day = record["tenantid"], tick_day(record)
-        facts = {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
+    def score_day(record: Mapping[str, Any], facts: Rows, day: date) -> list[Upsert]:
+        tenant = record["tenantid"]
         scores = score_rows(tenant, compute_day(facts, day), record)
         day_scores = {r["learner_id"]: r for r in tables.select(t.DAILY_SCORES, tenant_id=tenant, day=day)}
         day_scores.update((c.row["learner_id"], c.row) for c in scores)
         existing = tables.select(t.SCOPE_FIGURES, tenant_id=tenant, day=day)
         return [*scores, *scope_figure_rows(tenant, day, day_scores.values(), existing, record)]
+
+    def score_tick(record: Mapping[str, Any]) -> list[Upsert]:
+        tenant, day = record["tenantid"], tick_day(record)
+        facts = {table.name: tables.select(table, tenant_id=tenant) for table in TICK_INPUTS}
+        versions = tables.select(t.DAY_VERSIONS, tenant_id=tenant)
+        days = [*late.stale_days(versions, day, score_settings(facts).window_days), day]
+        changes = [change for scored in days for change in score_day(record, facts, scored)]
+        return [*changes, *late.scored(tenant, days, record["sequence"])]
 
     return score_tick
 

@@ -50,7 +50,10 @@ class _ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    threaded_consumer_class = _ReadCommittedConsumerThread
+    # faust builds its consumer thread here (there is no class attribute to set): without this
+    # the thread above is never used and aborted sequencer transactions reach the read models.
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 class _Transport(faust_aiokafka.Transport):

@@ -25,6 +25,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events.deadletter import decode_json
+from projections import late
 from projections import tables as t
 from projections.database import scalar
 from projections.errors import ReadModelOutdated
@@ -32,7 +33,7 @@ from projections.fold import fold_record, is_tick, order, position_of
 from projections.scores import tick_day
 from projections.store import apply_changes
 from projections.tables import Upsert, ddl
-from projections.tick_store import Judgements, score_day
+from projections.tick_store import Judgements, score_tick
 from schemas.validation import Problem, scrub
 
 log = structlog.get_logger(__name__)
@@ -300,9 +301,10 @@ class _Batch:
             return None
 
     def _score_tick(self, record: Mapping[str, Any]) -> list[Upsert]:
-        """Score the tick's day set-based (projections/tick_store.py) and queue what to publish."""
+        """Score the tick's day and its tenant's stale days set-based (projections/tick_store.py),
+        queue what to publish; the days' new versions are the changes."""
         tenant = record["tenantid"]
-        rows = score_day(
+        days, rows = score_tick(
             self.cur,
             self.writer.schema,
             tenant,
@@ -312,7 +314,7 @@ class _Batch:
             returning=self.writer.publish,
         )
         self.outbox += [(p["id"], tenant, Jsonb(p)) for p in (score_payload(row, record) for row in rows)]
-        return []
+        return late.scored(tenant, days, record["sequence"])
 
     def _write(self, message: LogMessage, changes: list[Upsert]) -> bool:
         """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""

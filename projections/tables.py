@@ -163,6 +163,14 @@ SCOPE_FIGURES = Table(
     ),
 )
 
+# Late events (issue 14; the rule: projections/late.py): per tenant and day, the sequence of
+# the last learner fact dated that day (written by the fold) and of the last tick that scored
+# the day (written by the tick). Each writer fills in its own column (``coalesce``), so the
+# fold stays ``record -> [Upsert]`` and a replay writes the same rows.
+DAY_VERSIONS = Table(
+    "day_versions", (TENANT, DAY), (("fact_sequence", "bigint"), ("scored_sequence", "bigint")), "coalesce"
+)
+
 # -- exports and notifications (issue 10): each event fills in its part of the row --------------
 EXPORTS = Table(
     "exports",
@@ -311,6 +319,7 @@ ALL_TABLES: tuple[Table, ...] = (
     EVENT_DAYS,
     DAILY_SCORES,
     SCOPE_FIGURES,
+    DAY_VERSIONS,
     EXPORTS,
     NOTIFICATION_PREFERENCES,
     WEBHOOKS,

@@ -6,7 +6,9 @@ tick's cost (10 s). Here PostgreSQL counts the window per learner into a temp ta
 from facts in memory), Python judges only the distinct count tuples (a few thousand at
 most, by the one rule in ``engagement.judge``), and one ``insert … select`` joins them
 back into ``daily_scores`` under the table's merge rule. No learner row leaves the server
-unless its scores are to be published.
+unless its scores are to be published. A tick first re-scores its tenant's stale days
+(late events, ``projections/late.py``), each exactly as a tick of that day, in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from psycopg.rows import dict_row
 from projections import tables as t
 from projections.engagement import COMPONENTS, ScoreSettings, WindowCounts, judge
 from projections.figures import FIGURE_COUNTS
+from projections.late import horizon
 from projections.scores import decimal6, score_settings
 from projections.store import upsert_sql
 from schemas.types import parse_utc
@@ -138,6 +141,44 @@ def _judge_distinct(cur: psycopg.Cursor, settings: ScoreSettings, judgements: Ju
     with cur.copy("copy tick_judged from stdin") as copy:
         for key in keys:
             copy.write_row(judgements.row(WindowCounts(*key), settings))
+
+
+# projections/late.py:stale_days in SQL: the tenant's scored days in [horizon, day) with a fact
+# dated in [horizon, that day] folded after the day was last scored.
+_STALE_DAYS = """
+select s.day from {s}.day_versions s
+where s.tenant_id = %(t)s and s.scored_sequence is not null and s.day >= %(horizon)s and s.day < %(day)s
+  and exists (select 1 from {s}.day_versions f
+              where f.tenant_id = s.tenant_id and f.day between %(horizon)s and s.day
+                and f.fact_sequence > s.scored_sequence)
+order by s.day
+"""
+
+
+def stale_days(cur: psycopg.Cursor, schema: str, tenant: str, day: date, window_days: int) -> list[date]:
+    """The days a tick of ``day`` re-scores besides ``day`` (the rule: ``late.stale_days``)."""
+    params = {"t": tenant, "day": day, "horizon": horizon(day, window_days)}
+    return [row[0] for row in cur.execute(sql.SQL(_STALE_DAYS).format(s=sql.Identifier(schema)), params)]
+
+
+def score_tick(
+    cur: psycopg.Cursor,
+    schema: str,
+    tenant: str,
+    day: date,
+    tick: Mapping[str, Any],
+    *,
+    judgements: Judgements,
+    returning: bool,
+) -> tuple[list[date], list[dict[str, Any]]]:
+    """Process a tick of ``day``: re-score the tenant's stale days (ascending), then ``day``.
+    Returns the days scored and, when ``returning``, the written rows (by day, then learner)."""
+    window = tenant_score_settings(cur, schema, tenant).window_days
+    days = [*stale_days(cur, schema, tenant, day, window), day]
+    rows: list[dict[str, Any]] = []
+    for scored in days:
+        rows += score_day(cur, schema, tenant, scored, tick, judgements=judgements, returning=returning)
+    return days, rows
 
 
 def score_day(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -179,15 +180,26 @@ def token(settings: Settings, tenant: str, user: str, roles: tuple[str, ...], ho
 @main.command()
 @click.option("--host", default=None, help="Default: SKILLMIND_API__HOST.")
 @click.option("--port", default=None, type=int, help="Default: SKILLMIND_API__PORT.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="uvicorn worker processes on one port; each builds the app from the environment (SKILLMIND_*).",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
     import uvicorn
 
     from api.app import create_app
 
+    # Several workers each build their own app (and pool, producer, log tail) in their process.
+    app: Any = create_app(settings) if workers == 1 else "api.app:app_from_environment"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,

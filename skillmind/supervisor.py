@@ -35,7 +35,9 @@ Component = Callable[[Settings, str, threading.Event, Progress], None]
 def _sequencer(settings: Settings, instance: str, stop: threading.Event, progress: Progress) -> None:
     from events.sequencer import Sequencer, SequencerConfig
 
-    config = SequencerConfig(settings.kafka, instance_id=instance, contract=settings.contract)
+    config = SequencerConfig(
+        settings.kafka, instance_id=instance, contract=settings.contract, postgres=settings.postgres
+    )
     counters = Sequencer(config).run(stop, on_batch=progress)
     log.info("sequencer.stopped", **vars(counters))
 

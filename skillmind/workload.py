@@ -135,10 +135,13 @@ def history(shape: Shape) -> Iterator[dict[str, Any]]:
             yield event("engagement.recompute_requested", {"day": day.isoformat()}, at + timedelta(days=1, hours=-6))
 
 
-def write_log(settings: Any, events: Iterable[dict[str, Any]], *, now: datetime | None = None) -> int:
+def write_log(
+    settings: Any, events: Iterable[dict[str, Any]], *, now: datetime | None = None, state: Any = None
+) -> int:
     """Write events straight into the log topic, numbered and chained by the sequencer's own
-    rules (``SequencerState``) — for benchmarks and tests that start from a given log.
-    Production writers go through the inbox."""
+    rules (``SequencerState``) — for benchmarks and tests that start from a given log. Pass
+    the ``state`` of an earlier call to continue its chains. Production writers go through
+    the inbox."""
     from confluent_kafka import Producer
 
     from events.chain import jcs
@@ -150,7 +153,7 @@ def write_log(settings: Any, events: Iterable[dict[str, Any]], *, now: datetime 
 
     topic = topic_name(settings.kafka, "log")
     producer = Producer(producer_config(settings.kafka, **{"linger.ms": 20, "batch.size": 1_000_000}))
-    state = SequencerState(timedelta(days=7))
+    state = state or SequencerState(timedelta(days=7))
     batch = state.batch(now or datetime.now(UTC))
     written = 0
     for event in events:

@@ -19,9 +19,11 @@ from skillmind.settings import Settings
 
 
 @contextmanager
-def running_sequencer(settings: Settings, instance: str = "0") -> Iterator[Counters]:
+def running_sequencer(settings: Settings, instance: str = "0", *, checkpoints: bool = False) -> Iterator[Counters]:
+    """A sequencer in a thread; with ``checkpoints`` it keeps them in ``settings.postgres``."""
     stop = threading.Event()
-    sequencer = Sequencer(SequencerConfig(settings.kafka, instance_id=instance))
+    postgres = settings.postgres if checkpoints else None
+    sequencer = Sequencer(SequencerConfig(settings.kafka, instance_id=instance, postgres=postgres))
     failure: list[BaseException] = []
 
     def run() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -173,3 +173,27 @@ def test_rebuilding_one_tenant_repairs_it_and_touches_no_other(log_settings: Set
     assert rebuild_tenant(log_settings, "acme", database=fresh_db) == before["acme"]
     with psycopg.connect(log_settings.postgres.conninfo(fresh_db), autocommit=True) as conn:
         assert table_checksums(conn, READ_MODEL_SCHEMA, tenant="beta") == before["beta"]
+
+
+def test_late_events_rescore_the_same_days_live_and_in_the_pure_fold(log_settings: Settings, fresh_db: str) -> None:
+    """The stale days in SQL (tick_store) are the stale days of the reference (projections/late.py)."""
+    from schemas.examples import cloud_event
+
+    shape = Shape(tenant="acme", learners=12, days=10)
+    events = list(history(shape))
+    late = [
+        ("learner.signed_in", {"learner_id": "acme-l1"}, 3),
+        ("phase.advanced", {"learner_id": "acme-l2", "program_id": "acme-p1", "phase": 3, "final": True}, 6),
+        ("session.attended", {"session_id": "acme-p0-c0-s1", "learner_id": "acme-l0"}, 8),
+        ("learner.signed_in", {"learner_id": "acme-l3"}, 40),  # before the horizon: no day re-scored
+    ]
+    for n, (kind, data, back) in enumerate(late):
+        when = datetime.combine(shape.end - timedelta(days=back), datetime.min.time(), UTC) + timedelta(hours=20)
+        events.append(cloud_event(kind, data, tenant="acme", event_id=f"late-{n}", time=when))
+    tick_day = (shape.end + timedelta(days=1)).isoformat()
+    events.append(cloud_event("engagement.recompute_requested", {"day": tick_day}, tenant="acme", event_id="late-tick"))
+    records = sequence(log_settings, events)
+    run_processor_until(log_settings, fresh_db, len(records))
+    assert pg_rows(log_settings, fresh_db) == memory_rows(records)
+    rescored = {row[1] for row in pg_rows(log_settings, fresh_db)["daily_scores"] if row[-2] == records[-1]["sequence"]}
+    assert rescored == {shape.end - timedelta(days=n) for n in range(-1, 9)}, "back to the oldest late fact"

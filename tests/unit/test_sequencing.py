@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.chain import ChainVerifier, jcs
-from events.sequencing import Append, Duplicate, Reject, SequencerState
+from events.sequencing import Append, Checkpoint, Duplicate, Reject, SequencerState
 from schemas.examples import cloud_event
 from schemas.validation import Valid, validate_event
 
@@ -148,3 +148,71 @@ def test_any_stream_yields_gap_free_verifiable_chains(stream: list[tuple[str, in
         assert ids == {f"e{n}" for t, n in stream if t == tenant} | {
             next(r["id"] for r in log if r["tenantid"] == tenant and r["sequence"] == 1)
         }
+
+
+def _log(tenants: int, events: int) -> list[bytes]:
+    """Encoded log records of ``tenants`` tenants, appended by the sequencer's rules, an hour apart."""
+    state, values = SequencerState(timedelta(days=7)), []
+    for n in range(tenants + events):
+        batch = state.batch(T0 + timedelta(hours=n))
+        event = created(f"t{n}") if n < tenants else signin(f"t{n % tenants}", f"e{n}")
+        decision = batch.decide(event)
+        batch.commit()
+        assert isinstance(decision, Append)
+        values.append(jcs(decision.record))
+    return values
+
+
+@settings(max_examples=30, deadline=None)
+@given(split=st.integers(min_value=0, max_value=40), tenants=st.integers(min_value=1, max_value=4))
+def test_a_checkpoint_then_the_rest_of_the_log_is_the_state_of_a_full_read(split: int, tenants: int) -> None:
+    """Recovery from a checkpoint at any offset, then the records after it, equals reading it all."""
+    values = _log(tenants, 40)
+    full = SequencerState(timedelta(days=7))
+    for value in values:
+        full.load(value)
+    prefix = SequencerState(timedelta(days=7))
+    for value in values[:split]:
+        prefix.load(value)
+    checkpoint = Checkpoint(split, dict(prefix.heads), {t: dict(ids) for t, ids in prefix.recent_ids.items()})
+    restored = SequencerState.restore(timedelta(days=7), checkpoint)
+    assert all(restored.load(value) for value in values[split:])
+    assert not restored.load(values[-1]), "a record it already holds is not adopted twice"
+    now = T0 + timedelta(hours=len(values))
+    full.evict(now)
+    restored.evict(now)
+    assert (restored.heads, restored.recent_ids) == (full.heads, full.recent_ids)
+
+
+def _two_records(state: SequencerState) -> None:
+    batch = state.batch(T0)
+    batch.decide(created("acme", "c1"))
+    batch.decide(signin("acme", "e1"))
+    batch.commit()
+
+
+def test_unsaved_changes_are_kept_until_a_checkpoint_takes_them() -> None:
+    state = SequencerState(timedelta(days=7), tracking=True)
+    _two_records(state)
+    unsaved = state.take_unsaved()
+    assert unsaved.tenants == {"acme"} and [i for _, i, _ in unsaved.ids] == ["c1", "e1"]
+    assert not state.take_unsaved().ids
+    state.keep_unsaved(unsaved)  # saving failed: the next checkpoint takes them again
+    assert state.take_unsaved().ids == unsaved.ids
+    state.unsaved.everything = True  # e.g. after a recovery that read records
+    whole = state.take_unsaved()
+    assert whole.tenants == {"acme"} and [i for _, i, _ in whole.ids] == ["c1", "e1"]
+
+
+def test_nothing_is_tracked_without_a_checkpoint_store() -> None:
+    state = SequencerState(timedelta(days=7))
+    _two_records(state)
+    assert not state.unsaved.ids and not state.unsaved.tenants
+
+
+def test_unsaved_ids_stay_bounded_while_the_store_is_away() -> None:
+    from events.sequencing import UNSAVED_IDS_LIMIT, Unsaved
+
+    state = SequencerState(timedelta(days=7), tracking=True)
+    state.keep_unsaved(Unsaved(ids=[("acme", f"e{n}", T0) for n in range(UNSAVED_IDS_LIMIT + 1)]))
+    assert state.unsaved.everything and not state.unsaved.ids

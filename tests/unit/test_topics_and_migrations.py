@@ -27,3 +27,9 @@ def test_migrations_are_numbered_without_gaps() -> None:
     versions = [m.version for m in discover()]
     assert versions == list(range(1, len(versions) + 1))
     assert all(m.sql.strip() for m in discover())
+
+
+def test_three_replicas_take_two_in_sync_for_a_write() -> None:
+    from events.topics import min_insync_replicas
+
+    assert [min_insync_replicas(rf) for rf in (1, 2, 3, 5)] == [1, 1, 2, 2]
