@@ -33,9 +33,8 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from events.kafka import consumer_config
 from events.topics import topic_name
-from projections.fold import position_of
-from projections.runner import LogMessage
-from schemas.validation import Invalid, Problem, scrub, validate_log_record
+from projections.runner import LogMessage, quarantine_row
+from schemas.validation import Invalid, Problem, validate_log_record
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -135,19 +134,7 @@ class LogWorker:
             self._quarantine(cur, message, Problem("$", "handler_failed", f"{type(err).__name__}: {err}"), outcome)
 
     def _quarantine(self, cur: psycopg.Cursor, message: LogMessage, problem: Problem, outcome: WorkerOutcome) -> None:
-        record = message.record or {}
-        position = position_of(record)
-        row = {
-            "worker": self.name,
-            "log_partition": message.partition,
-            "log_offset": message.offset,
-            "tenant_id": scrub(position[0], 128) if position else None,
-            "sequence": position[1] if position else None,
-            "record_id": scrub(record["id"], 128) if isinstance(record.get("id"), str) else None,
-            "type": scrub(record["type"], 128) if isinstance(record.get("type"), str) else None,
-            "rule": scrub(problem.rule, 64),
-            "reason": scrub(f"{problem.field}: {problem.message}"),
-        }
+        row = {"worker": self.name, **quarantine_row(message, problem)}
         log.warning("worker.quarantined", **row)
         cur.execute(
             "insert into worker_quarantine (worker, log_partition, log_offset, tenant_id, sequence, record_id, type, "

@@ -62,6 +62,23 @@ class LogMessage:
         return cls(partition, offset, raw if problem is None else None, problem, value)  # type: ignore[arg-type]
 
 
+def quarantine_row(message: LogMessage, problem: Problem) -> dict[str, Any]:
+    """Where a set-aside record sits and why, every text safe to store (the read models'
+    quarantine and every log worker's use the same row)."""
+    record = message.record or {}
+    position = position_of(record)
+    return {
+        "log_partition": message.partition,
+        "log_offset": message.offset,
+        "tenant_id": scrub(position[0], 128) if position else None,
+        "sequence": position[1] if position else None,
+        "record_id": scrub(record["id"], 128) if isinstance(record.get("id"), str) else None,
+        "type": scrub(record["type"], 128) if isinstance(record.get("type"), str) else None,
+        "rule": scrub(problem.rule, 64),
+        "reason": scrub(f"{problem.field}: {problem.message}"),
+    }
+
+
 @dataclass
 class BatchOutcome:
     applied: int = 0
@@ -332,18 +349,7 @@ class _Batch:
             return False
 
     def _quarantine(self, message: LogMessage, problem: Problem) -> None:
-        record = message.record or {}
-        position = position_of(record)
-        row = {
-            "log_partition": message.partition,
-            "log_offset": message.offset,
-            "tenant_id": scrub(position[0], 128) if position else None,
-            "sequence": position[1] if position else None,
-            "record_id": scrub(record["id"], 128) if isinstance(record.get("id"), str) else None,
-            "type": scrub(record["type"], 128) if isinstance(record.get("type"), str) else None,
-            "rule": scrub(problem.rule, 64),
-            "reason": scrub(f"{problem.field}: {problem.message}"),
-        }
+        row = quarantine_row(message, problem)
         log.warning("projections.quarantined", topic=self.writer.topic, **row)
         self.pending.append(Upsert(t.QUARANTINE, row))
         self.next_offsets[message.partition] = message.offset + 1
