@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from psycopg import sql
@@ -229,8 +230,12 @@ def window_days(pool: ConnectionPool, tenants: set[str]) -> dict[str, int]:
     query = sql.SQL("select tenant_id, window_days from {} where tenant_id = any(%s)").format(
         sql.Identifier(READ_MODEL_SCHEMA, TENANT_SETTINGS.name)
     )
-    with pool.connection() as conn:
-        known = {tenant: w for tenant, w in conn.execute(query, [list(tenants)]).fetchall() if w}
+    known: dict[str, int] = {}
+    try:
+        with pool.connection() as conn:
+            known = {tenant: w for tenant, w in conn.execute(query, [list(tenants)]).fetchall() if w}
+    except psycopg.errors.UndefinedTable:  # read models not built yet: ingest never waits for them
+        pass
     return {tenant: known.get(tenant, ScoreSettings.window_days) for tenant in tenants}
 
 
