@@ -102,8 +102,8 @@ def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert
     if isinstance(judged, Invalid):
         return judged.problems[0]
     granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]
-    if judged.envelope.type in ("role.granted", "user.registered") and NOT_IN_DIRECTORY in granted:
-        return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted through a tenant")
+    if judged.envelope.type in ("role.granted", "role.revoked", "user.registered") and NOT_IN_DIRECTORY in granted:
+        return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted or revoked by a tenant")
     if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
         record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}
     try:

@@ -125,7 +125,7 @@ def _stored_unchanged(conn: psycopg.Connection, judged: Valid) -> None:
     record = _log_record(judged, f"t{offset}")
     outcome = ReadModelWriter(conn, "prop", schema=SCHEMA, publish=False).apply([LogMessage(0, offset, record)])
     data = record["data"]
-    grants = record["type"] in ("role.granted", "user.registered")
+    grants = record["type"] in ("role.granted", "role.revoked", "user.registered")
     if grants and NOT_IN_DIRECTORY in (data.get("roles") or [data.get("role")]):
         # Not a store limit but a directory rule: set aside, never applied (README, the quarantine).
         assert (outcome.applied, outcome.quarantined) == (0, 1), record
