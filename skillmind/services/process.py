@@ -50,26 +50,58 @@ def split_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _identity(pid: int) -> str | None:
+    """Who ``pid`` is: the boot it runs in and its start time (clock ticks since boot).
+
+    A pid alone is not an identity: after a reboot, or on a machine restored from a disk
+    snapshot, the number in an old pid file may belong to an unrelated process (CI once
+    waited 90 s on a stale pid that had become some other program). ``/proc/<pid>/stat``
+    field 22 (starttime) together with the kernel's boot id names one process for good.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    # Fields after the command name (which may contain spaces and parentheses).
+    fields = stat.rsplit(")", 1)[1].split()
+    return f"{boot_id}:{fields[19]}"
+
+
 @dataclass(frozen=True)
 class PidFile:
+    """``<pid> <boot id>:<start time>`` of a process we started.
+
+    The file holds the identity beside the pid so that a stale file never makes us wait on,
+    or signal, a process that merely reuses the number.
+    """
+
     path: Path
 
     def read(self) -> int | None:
+        pid, _ = self._read()
+        return pid
+
+    def _read(self) -> tuple[int | None, str | None]:
         try:
-            return int(self.path.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
+            parts = self.path.read_text().split()
+            return int(parts[0]), (parts[1] if len(parts) > 1 else None)
+        except (FileNotFoundError, ValueError, IndexError):
+            return None, None
 
     def alive_pid(self) -> int | None:
-        """The recorded pid if that process still runs (and is not a zombie)."""
-        pid = self.read()
+        """The recorded pid if that very process still runs (not a zombie, not a reused pid)."""
+        pid, identity = self._read()
         if pid is None or not _process_running(pid):
+            return None
+        # A file without an identity (older format) cannot prove the process is ours.
+        if identity is None or _identity(pid) != identity:
             return None
         return pid
 
     def write(self, pid: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{pid}\n")
+        self.path.write_text(f"{pid} {_identity(pid) or '-'}\n")
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -36,3 +36,22 @@ def test_kafka_cluster_ids_never_look_like_options() -> None:
     ids = {new_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+
+
+def test_pid_file_of_another_process_with_the_same_number_is_not_ours(tmp_path: Path) -> None:
+    """A pid file restored from a disk snapshot names a pid that some other program now has.
+
+    The file records the process's boot id and start time; a live process with the same pid
+    but another identity is not ours, so `services up` starts the service instead of waiting.
+    """
+    import os
+
+    pid_file = PidFile(tmp_path / "reused.pid")
+    # Our own (live) pid, recorded with the identity it would have had in an earlier boot.
+    pid_file.path.write_text(f"{os.getpid()} 00000000-0000-0000-0000-000000000000:1\n")
+    assert pid_file.alive_pid() is None
+    # The same live pid in the older one-number format proves nothing either.
+    pid_file.path.write_text(f"{os.getpid()}\n")
+    assert pid_file.alive_pid() is None
+    pid_file.write(os.getpid())
+    assert pid_file.alive_pid() == os.getpid()
