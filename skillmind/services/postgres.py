@@ -10,10 +10,13 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+import structlog
 from psycopg import sql
 
 from skillmind.services.base import Launch, LocalService
 from skillmind.services.process import PrerequisiteMissing, ServiceError, split_address
+
+log = structlog.get_logger(__name__)
 
 INSTALL_HINT = (
     "install PostgreSQL's server (apt-get install -y postgresql) or set SKILLMIND_SERVICES__POSTGRES_BIN_DIR."
@@ -72,11 +75,33 @@ class Postgres(LocalService):
     def install(self) -> None:
         find_bin_dir(self.settings.services.postgres_bin_dir)
 
+    def _drop_stale_lock(self) -> None:
+        """Remove a ``postmaster.pid`` left by a server that is gone.
+
+        ``prepare`` only runs when our pid file says the server is not running and its port is
+        free. A lock file restored from a disk snapshot can name a pid that another program
+        now has, and PostgreSQL then refuses to start ("lock file already exists"); the file
+        is stale unless that pid is a running postgres.
+        """
+        lock = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b""
+        if b"postgres" not in cmdline:
+            lock.unlink(missing_ok=True)
+            log.info("service.stale_lock_removed", service=self.name, path=str(lock), pid=pid)
+
     def prepare(self) -> None:
         self.home.chmod(0o755)
         for path in (self.home, self.ensure_dir(self.home / "run")):
             self._own(path)
         if (self.data_dir / "PG_VERSION").exists():
+            self._drop_stale_lock()
             return
         bin_dir = find_bin_dir(self.settings.services.postgres_bin_dir)
         pwfile = self.home / ".initdb-password"
