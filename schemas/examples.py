@@ -123,6 +123,7 @@ EXAMPLE_DATA: dict[str, dict[str, Any]] = {
         "key_id": "3a5c0e41d2b7f689",
         "signature": "A" * 86 + "==",
     },
+    "subject.erased": {"subject_id": "learner-42", "unsealed_sequences": [12]},
 }
 
 

@@ -478,6 +478,22 @@ class LegalHoldReleased(EventData):
     reason: text(2000, description="Why the hold ends, 1 to 2,000 characters.")  # type: ignore[valid-type]
 
 
+class SubjectErased(EventData):
+    """A person's data was erased (crypto-shredding, issue 12 §3): their data key is destroyed,
+    so every sealed field about them reads as erased, and the read models blank them.
+
+    ``unsealed_sequences`` lists this tenant's records about the subject written before
+    encryption existed (plaintext in the log until ``skillmind archive trim``); the archive
+    rewrite stubs their data."""
+
+    TYPE = "subject.erased"
+    KIND = "mutation"
+    subject_id: Id
+    unsealed_sequences: list[Annotated[Int, Field(ge=1, le=MAX_SAFE_INTEGER)]] = Field(
+        default_factory=list, max_length=5000
+    )
+
+
 class AuditCheckpoint(EventData):
     """A signed statement of a tenant's chain head: record ``sequence`` has hash ``head_hash``.
 
@@ -531,4 +547,5 @@ MODELS: tuple[type[EventData], ...] = (
     LegalHoldPlaced,
     LegalHoldReleased,
     AuditCheckpoint,
+    SubjectErased,
 )

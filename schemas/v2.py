@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, model_validator
 
-from schemas.types import ROLES, EventData, Role
+from schemas.types import ROLES, Email, EventData, Id, Name, Role
 
 CAPABILITIES = ("exports.csv", "exports.pdf", "exports.parquet", "exports.bulk", "audit.export")
 Capability = Literal["exports.csv", "exports.pdf", "exports.parquet", "exports.bulk", "audit.export"]
@@ -44,5 +44,64 @@ def capabilities_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {"flags": dict(data["flags"]), "roles": {}}
 
 
-MODELS: tuple[type[EventData], ...] = (TenantCapabilitiesChanged,)
-UPCASTERS = {("tenant.capabilities_changed", 1): capabilities_v1_to_v2}
+class Sealed(BaseModel):
+    """Personal fields sealed with AES-256-GCM under the subject's data key ``kid``
+    (``schemas/sealing.py``; NIST SP 800-38D). ``ciphertext`` includes the 16-byte tag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alg: Literal["A256GCM"]
+    kid: str = Field(pattern=r"^[0-9a-f]{16}$", description="The data key's id (subject_keys.kid).")
+    nonce: str = Field(pattern=r"^[A-Za-z0-9_-]{16}$", description="96-bit nonce, base64url without padding.")
+    ciphertext: str = Field(
+        min_length=22,
+        max_length=4096,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="AES-256-GCM ciphertext and tag, base64url without padding.",
+    )
+
+
+class Unsealed(BaseModel):
+    """Personal fields in plaintext: only a record written before encryption existed (a v1
+    ``user.registered``, upcast on read) holds them; refused at the door."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alg: Literal["none"]
+    display_name: Name
+    email: Email
+
+
+class UserRegistered(EventData):
+    """A user was registered with their roles in the tenant; their name and e-mail are sealed.
+
+    ``personal`` seals ``{"display_name", "email"}`` under the user's data key, with the
+    additional data ``["skillmind-personal/1", tenant, user_id, "user.registered"]``. v2 adds
+    the seal; a v1 record reads as v2 with ``personal.alg = "none"`` (plaintext, refused at
+    the door: only records written before encryption existed hold it).
+    """
+
+    TYPE = "user.registered"
+    VERSION = 2
+    KIND = "mutation"
+    user_id: Id
+    roles: list[Role] = Field(max_length=len(ROLES))
+    personal: Sealed | Unsealed = Field(discriminator="alg")
+
+    @model_validator(mode="after")
+    def _sealed_at_the_door(self, info: ValidationInfo) -> UserRegistered:
+        # Reading the log accepts what was written before encryption; writing does not.
+        if isinstance(self.personal, Unsealed) and isinstance(info.context, dict) and info.context.get("door"):
+            raise ValueError("personal fields must be sealed (POST /v1/users seals them)")
+        return self
+
+
+def user_registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 plaintext ``display_name``/``email`` become ``personal`` with ``alg: "none"``."""
+    personal = {"alg": "none", "display_name": data["display_name"], "email": data["email"]}
+    return {"user_id": data["user_id"], "roles": list(data["roles"]), "personal": personal}
+
+
+MODELS: tuple[type[EventData], ...] = (TenantCapabilitiesChanged, UserRegistered)
+UPCASTERS = {
+    ("tenant.capabilities_changed", 1): capabilities_v1_to_v2,
+    ("user.registered", 1): user_registered_v1_to_v2,
+}

@@ -39,6 +39,9 @@ DEFAULT_S3_SECRET_KEY = "skillmind-secret-key"
 # An Ed25519 seed for local runs and tests only (base64 of SHA-256("skillmind-local-only-audit-key")):
 # anything it signs proves nothing, and production refuses to start with it.
 DEFAULT_AUDIT_SIGNING_KEY = "cEHr33bAUZ1NcYOt+SwOUNQO8eQ0i3sETj0dMrdtHmg="
+# A key-encryption key for local runs and tests only (base64 of SHA-256("skillmind-local-only-kek")):
+# it protects nothing, and production refuses to start with it.
+DEFAULT_KEK = "82VpUo/ekyunlmGYeF+BZEBf2witZfgCevoIJevjabM="
 
 
 class KafkaSettings(BaseModel):
@@ -224,6 +227,31 @@ class AuditSettings(BaseModel):
         return value
 
 
+class PrivacySettings(BaseModel):
+    """Personal data in the log (issue 12 §3): the key-encryption key that wraps every
+    per-subject data key (AES key wrap, RFC 3394) kept in PostgreSQL (``subject_keys``)."""
+
+    kek: SecretStr = Field(
+        SecretStr(DEFAULT_KEK),
+        description="AES-256 key-encryption key, base64 of 32 random bytes (`openssl rand -base64 32`).",
+    )
+
+    @field_validator("kek")
+    @classmethod
+    def _an_aes256_key(cls, value: SecretStr) -> SecretStr:
+        try:
+            key = base64.b64decode(value.get_secret_value(), validate=True)
+        except ValueError as err:
+            raise ValueError("must be base64 of 32 random bytes (`openssl rand -base64 32`)") from err
+        if value.get_secret_value() and len(key) != 32:
+            raise ValueError(f"must be the base64 of a 32-byte AES-256 key, not of {len(key)} bytes")
+        return value
+
+    def kek_bytes(self) -> bytes:
+        """The 32 bytes of the key-encryption key."""
+        return base64.b64decode(self.kek.get_secret_value())
+
+
 class LocalServicesSettings(BaseModel):
     """How `skillmind services` runs Kafka, PostgreSQL, the S3 server and Mailpit without Docker."""
 
@@ -264,6 +292,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     archive: ArchiveSettings = ArchiveSettings()
     audit: AuditSettings = AuditSettings()
+    privacy: PrivacySettings = PrivacySettings()
     services: LocalServicesSettings = LocalServicesSettings()
 
     @model_validator(mode="after")
@@ -296,6 +325,8 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("SKILLMIND_S3__SECRET_KEY (empty or the local default)")
     if _unset(settings.audit.signing_key, DEFAULT_AUDIT_SIGNING_KEY):
         problems.append("SKILLMIND_AUDIT__SIGNING_KEY (empty or the local default; `skillmind audit keygen`)")
+    if _unset(settings.privacy.kek, DEFAULT_KEK):
+        problems.append("SKILLMIND_PRIVACY__KEK (empty or the local default; `openssl rand -base64 32`)")
     return problems
 
 

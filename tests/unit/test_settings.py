@@ -41,6 +41,7 @@ PRODUCTION_SECRETS = {
     "SKILLMIND_POSTGRES__PASSWORD": "pg-real",
     "SKILLMIND_S3__SECRET_KEY": "s3-real",
     "SKILLMIND_AUDIT__SIGNING_KEY": "WmqXUeMz0KwUe1gBX8kv5sRf4GOnN3oUQVGmm4dk6Xc=",
+    "SKILLMIND_PRIVACY__KEK": "tsW3OqYbM8Y0Wq2d8bQm1lX0Rr6f2o0rQ0s4eQGm3mU=",
 }
 
 
@@ -81,4 +82,10 @@ def test_conninfo_quotes_what_libpq_would_misread() -> None:
 def test_a_malformed_audit_signing_key_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKILLMIND_AUDIT__SIGNING_KEY", "c2hvcnQ=")  # base64 of 5 bytes
     with pytest.raises(ValueError, match="signing_key"):
+        load_settings()
+
+
+def test_a_malformed_kek_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLMIND_PRIVACY__KEK", "c2hvcnQ=")  # base64 of 5 bytes
+    with pytest.raises(ValueError, match="kek"):
         load_settings()
