@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import audit, exports, ingest, mutations, notifications, operations, reports
+from api import audit, exports, ingest, mutations, notifications, operations, reports, subjects
 from api.db import make_pool
 from api.logtail import LogTail
 from api.page import mount_page
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     app.include_router(ingest.router)
     app.include_router(reports.router)
     app.include_router(mutations.router)
+    app.include_router(subjects.router)
     app.include_router(operations.router)
     app.include_router(exports.router)
     app.include_router(notifications.router)

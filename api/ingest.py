@@ -20,7 +20,7 @@ from api.auth import Principal
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, InboxDep, SettingsDep
 from api.logtail import LogTail
-from api.policy import append_refusal
+from api.policy import append_refusal, endpoint_only_refusal
 from api.problems import PROBLEM_JSON, Problem, problem_responses
 from events.errors import LogError
 from events.idempotency import content_digest
@@ -161,8 +161,10 @@ def _judge(
     judged = validate_event(raw)
     if isinstance(judged, Invalid):
         return _rejected(index, raw, judged.problems)
-    refusal = append_refusal(principal, judged.envelope, judged.data) or time_problem(
-        judged.envelope.time, now, max_future=contract.max_future, horizon=contract.horizon
+    refusal = (
+        endpoint_only_refusal(judged.envelope)
+        or append_refusal(principal, judged.envelope, judged.data)
+        or time_problem(judged.envelope.time, now, max_future=contract.max_future, horizon=contract.horizon)
     )
     if refusal:
         return _rejected(index, raw, (refusal,))

@@ -28,7 +28,6 @@ from schemas.v1 import (
     ProgramCreated,
     ScoreWeights,
     TenantCreated,
-    UserRegistered,
 )
 from schemas.v2 import Capability, RoleList
 from schemas.validation import Invalid, validate_event
@@ -80,12 +79,14 @@ async def append_mutation(
     wait: bool,
     *,
     also: tuple[str, ...] = (),
+    event_id: str | None = None,
 ) -> Accepted:
     """Append one mutation by ``principal`` (``also``: roles the endpoint vetted, see
-    ``policy.append_refusal``) and answer with its id and, when ``wait``, its position."""
+    ``policy.append_refusal``; ``event_id``: a derived id, so a retry is a duplicate) and
+    answer with its id and, when ``wait``, its position."""
     event = {
         "specversion": "1.0",
-        "id": f"api-{uuid.uuid4().hex}",
+        "id": event_id or f"api-{uuid.uuid4().hex}",
         "source": "/skillmind/api",
         "type": event_type,
         "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -190,7 +191,6 @@ def _directory_route(path: str, model: type[EventData], summary: str) -> None:
 
 _directory_route("/v1/programs", ProgramCreated, "Create a program")
 _directory_route("/v1/cohorts", CohortCreated, "Create a cohort")
-_directory_route("/v1/users", UserRegistered, "Register a user with roles")
 _directory_route("/v1/enrolments", LearnerEnrolled, "Enrol a learner in a cohort")
 
 

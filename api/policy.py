@@ -16,6 +16,7 @@ from schemas.v1 import (
     TenantCreated,
     UserRegistered,
 )
+from schemas.v2 import UserRegistered as SealedRegistration
 from schemas.validation import Problem
 
 LEARNER_EVENT_WRITERS = ("ingest", "company_admin", "platform_admin")
@@ -30,6 +31,19 @@ ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
 EXTRA_WRITERS = {"legal_hold.placed": ("auditor",)}
 
 
+# Types only their own endpoint appends: it does what the record alone cannot (seal the
+# personal fields with the subject's key; check holds and destroy the key) — issue 12 §3.
+ENDPOINT_ONLY = {"user.registered": "POST /v1/users", "subject.erased": "POST /v1/subjects/{id}/erasure"}
+
+
+def endpoint_only_refusal(envelope: Envelope) -> Problem | None:
+    """Why the generic ingest refuses this event: its type has an endpoint of its own."""
+    endpoint = ENDPOINT_ONLY.get(envelope.type)
+    if endpoint is None:
+        return None
+    return Problem("type", "use_endpoint", f"{envelope.type} is appended through {endpoint} only")
+
+
 def _rank(role: str) -> int:
     return ROLE_RANK.get(role, 1)
 
@@ -38,7 +52,7 @@ def _roles_named(data: EventData) -> tuple[str, list[str]] | None:
     """(field, roles) that an event grants or revokes, if it is one that does."""
     if isinstance(data, RoleGranted | RoleRevoked):
         return "data.role", [data.role]
-    if isinstance(data, UserRegistered):
+    if isinstance(data, UserRegistered | SealedRegistration):
         return "data.roles", list(data.roles)
     return None
 

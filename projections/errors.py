@@ -21,3 +21,12 @@ class ReadModelOutdated(ProjectionError):
 
 class ReplayBusy(ProjectionError):
     """Another replay holds this database's replay lock."""
+
+
+class KeyringError(ProjectionError):
+    """A subject's data key cannot be used: wrapped under another key-encryption key than
+    ``SKILLMIND_PRIVACY__KEK`` (set the KEK the keys were made with), or altered."""
+
+
+class SubjectErasedError(KeyringError):
+    """The subject's data key was destroyed (``subject.erased``): nothing new can be sealed for them."""

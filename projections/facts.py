@@ -14,6 +14,7 @@ from typing import Any
 
 from projections import outcomes
 from projections import tables as t
+from projections.personal import ERASED
 from projections.tables import Upsert
 from schemas.registry import MODELS
 from schemas.types import parse_utc
@@ -146,7 +147,9 @@ def _cohort_created(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
 
 
 def _user_registered(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    # ``d`` is projections.personal.directory_data: names opened, or erased.
     tenant = r["tenantid"]
+    unsealed = {"tenant_id": tenant, "subject_id": d["user_id"], "sequence": r["sequence"]}
     return [
         Upsert(
             t.USERS,
@@ -158,6 +161,23 @@ def _user_registered(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
             },
         ),
         *(_role(tenant, d["user_id"], role, True) for role in d["roles"]),
+        *([] if d.get("sealed", True) else [Upsert(t.UNSEALED_RECORDS, unsealed)]),
+    ]
+
+
+def _subject_erased(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    """The subject's directory row blanked exactly as an unreadable seal reads
+    (``projections.personal.ERASED``); roles, links and aggregates stay."""
+    tenant, subject = r["tenantid"], d["subject_id"]
+    erased = {
+        "tenant_id": tenant,
+        "subject_id": subject,
+        "erased_sequence": r["sequence"],
+        "erased_at": parse_utc(r["time"]),
+    }
+    return [
+        Upsert(t.USERS, {"tenant_id": tenant, "user_id": subject, **ERASED}),
+        Upsert(t.ERASURES, erased),
     ]
 
 
@@ -240,6 +260,7 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "program.created": _program_created,
     "cohort.created": _cohort_created,
     "user.registered": _user_registered,
+    "subject.erased": _subject_erased,
     "learner.enrolled": _learner_enrolled,
     "manager.assigned": _manager_assigned,
     "mentor.assigned": _mentor_assigned,

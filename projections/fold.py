@@ -13,9 +13,11 @@ from projections.audit import audit_changes
 from projections.facts import counted, fact_changes
 from projections.figures import scope_figure_rows
 from projections.memory import MemoryTables
+from projections.personal import Unseal, directory_data, never_unseal
 from projections.scores import TICK_INPUTS, Rows, compute_day, score_rows, score_settings, tick_day
 from projections.tables import Upsert
 from schemas.types import ID_PATTERN, MAX_SAFE_INTEGER, NOT_IN_DIRECTORY
+from schemas.v2 import UserRegistered
 from schemas.validation import Invalid, Problem, validate_log_record
 
 TICK = "engagement.recompute_requested"
@@ -90,13 +92,17 @@ def position_of(record: object) -> tuple[str, int] | None:
 _ID = re.compile(ID_PATTERN)
 
 
-def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert] | Problem:
+def fold_record(
+    record: Mapping[str, Any], score_tick: ScoreTick, unseal: Unseal = never_unseal
+) -> list[Upsert] | Problem:
     """The changes of one record at its turn in the log, or why the fold cannot take it.
 
     A record the contract does not accept (written around the sequencer, by an older
     version, of an unknown type) or that the pure fold fails on is answered with a
     :class:`Problem`; the decision depends only on the record and the facts, so a replay
     decides the same. Database errors are not caught here: they are not the record's.
+    Sealed personal fields are opened with ``unseal`` (``projections/personal.py``); what
+    it cannot open reads as erased.
     """
     judged = validate_log_record(record)
     if isinstance(judged, Invalid):
@@ -104,7 +110,10 @@ def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert
     granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]
     if judged.envelope.type in ("role.granted", "role.revoked", "user.registered") and NOT_IN_DIRECTORY in granted:
         return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted or revoked by a tenant")
-    if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
+    if isinstance(judged.data, UserRegistered):  # the fold sees names opened or erased, never sealed
+        view = directory_data(record["tenantid"], judged.data, unseal)
+        record = {**record, "schemaversion": judged.data.VERSION, "data": view}
+    elif judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
         record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}
     try:
         return changes_for(record, score_tick)
@@ -112,7 +121,9 @@ def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert
         return Problem("$", "fold_failed", f"{type(err).__name__}: {err}")
 
 
-def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | None = None) -> MemoryTables:
+def fold_in_memory(
+    records: Sequence[Mapping[str, Any]], tables: MemoryTables | None = None, unseal: Unseal = never_unseal
+) -> MemoryTables:
     """The reference fold: every record in log order into memory (tests, small replays)."""
     tables = tables or MemoryTables()
 
@@ -124,7 +135,7 @@ def fold_in_memory(records: Sequence[Mapping[str, Any]], tables: MemoryTables | 
         if position == "gap":
             raise ValueError(f"records missing before {record['tenantid']} sequence {record['sequence']}")
         if position == "next":
-            changes = fold_record(record, score_tick)
+            changes = fold_record(record, score_tick, unseal)
             if not isinstance(changes, Problem):  # the runners quarantine it; memory has no offsets
                 tables.apply(changes)
             applied[record["tenantid"]] = record["sequence"]

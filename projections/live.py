@@ -29,6 +29,7 @@ from faust.types import TP
 from events.errors import LogError
 from events.publisher import publish_outbox
 from events.topics import topic_name
+from projections.keyring import Keyring
 from projections.runner import (
     READ_MODEL_SCHEMA,
     LogMessage,
@@ -89,7 +90,7 @@ class LiveProjections:
         group = f"{kafka.topic_prefix}.projections"
         self.conn = psycopg.connect(self.settings.postgres.conninfo(self.database), autocommit=True)
         ensure_schema(self.conn)
-        self.writer = ReadModelWriter(self.conn, self.topic_name)
+        self.writer = ReadModelWriter(self.conn, self.topic_name, keyring=Keyring(self.settings.privacy.kek_bytes()))
         self.app = faust.App(
             group,
             broker=f"skillmind-kafka://{kafka.bootstrap_servers}",

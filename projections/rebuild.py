@@ -17,6 +17,7 @@ from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
 from projections.errors import ReplayBusy
+from projections.keyring import Keyring
 from projections.runner import (
     READ_MODEL_SCHEMA,
     LogMessage,
@@ -90,7 +91,9 @@ def rebuild(
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(target)))
         create_schema(conn, target)
         # Read from offset 0 without holes: a sequence gap is in the log and is quarantined.
-        writer = ReadModelWriter(conn, topic, schema=target, publish=False, contiguous=True)
+        writer = ReadModelWriter(
+            conn, topic, schema=target, publish=False, contiguous=True, keyring=Keyring(settings.privacy.kek_bytes())
+        )
         for chunk in read(conn, batch_size):
             writer.apply(chunk)
             if progress:
@@ -110,7 +113,9 @@ def rebuild_tenant(settings: Settings, tenant: str, *, database: str | None = No
     topic = topic_name(settings.kafka, "log")
     partition = partition_for(tenant, len(partitions_of(settings.kafka, topic)))
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
-        writer = ReadModelWriter(conn, topic, publish=False, contiguous=True)
+        writer = ReadModelWriter(
+            conn, topic, publish=False, contiguous=True, keyring=Keyring(settings.privacy.kek_bytes())
+        )
         with conn.transaction():
             conn.execute(
                 sql.SQL("lock table {} in share row exclusive mode").format(

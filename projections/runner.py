@@ -30,6 +30,7 @@ from projections import tables as t
 from projections.database import scalar
 from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_tick, order, position_of
+from projections.keyring import Keyring
 from projections.scores import tick_day
 from projections.store import apply_changes
 from projections.tables import Upsert, ddl
@@ -170,9 +171,11 @@ class ReadModelWriter:
         schema: str = READ_MODEL_SCHEMA,
         publish: bool = True,
         contiguous: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
+        self.keyring = keyring  # None: sealed personal fields read as erased
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
         self.judgements = Judgements()
 
@@ -309,13 +312,19 @@ class _Batch:
         """The record's changes; a tick writes its scores here. In the careful path a tick
         runs in a savepoint, and scores the store refuses quarantine it (None)."""
         if not (self.careful and is_tick(record)):
-            return fold_record(record, self._score_tick)
+            return fold_record(record, self._score_tick, self._unseal)
         try:
             with self.cur.connection.transaction():
-                return fold_record(record, self._score_tick)
+                return fold_record(record, self._score_tick, self._unseal)
         except psycopg.errors.DataError as err:
             self._quarantine(message, Problem("$", "store_refused", str(err).splitlines()[0]))
             return None
+
+    def _unseal(self, tenant: str, subject: str, envelope: Mapping[str, Any], event_type: str) -> dict[str, Any] | None:
+        keyring = self.writer.keyring
+        if keyring is None:
+            return None
+        return keyring.unseal(self.cur.connection, tenant, subject, envelope, event_type)
 
     def _score_tick(self, record: Mapping[str, Any]) -> list[Upsert]:
         """Score the tick's day and its tenant's stale days set-based (projections/tick_store.py),

@@ -68,6 +68,15 @@ TENANT_SETTINGS = Table(
     "coalesce",
 )
 USERS = Table("users", (TENANT, ("user_id", "text")), (("display_name", "text"), ("email", "text")))
+# Subjects erased (subject.erased): their users row reads "[erased]" with a null e-mail.
+ERASURES = Table(
+    "erasures",
+    (TENANT, ("subject_id", "text")),
+    (("erased_sequence", "bigint"), ("erased_at", "timestamptz")),
+    "keep_first",
+)
+# Records holding a subject's personal fields in plaintext (written before encryption existed).
+UNSEALED_RECORDS = Table("unsealed_records", (TENANT, ("subject_id", "text"), ("sequence", "bigint")), (), "keep_first")
 USER_ROLES = Table("user_roles", (TENANT, ("user_id", "text"), ("role", "text")), (("granted", "boolean"),))
 # enabled null: never set (on); roles null or empty: every role may use it.
 TENANT_CAPABILITIES = Table(
@@ -303,6 +312,8 @@ ALL_TABLES: tuple[Table, ...] = (
     TENANT_SETTINGS,
     TENANT_CAPABILITIES,
     USERS,
+    ERASURES,
+    UNSEALED_RECORDS,
     USER_ROLES,
     PROGRAMS,
     COHORTS,

@@ -21,7 +21,9 @@ ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=40)
 
 @settings(max_examples=200)
 @given(keys, fields, ids, ids)
-def test_a_sealed_value_opens_with_its_key_and_aad(key: bytes, plain: dict[str, str], tenant: str, subject: str) -> None:
+def test_a_sealed_value_opens_with_its_key_and_aad(
+    key: bytes, plain: dict[str, str], tenant: str, subject: str
+) -> None:
     aad = sealing.aad(tenant, subject, "user.registered")
     envelope = sealing.seal(key, "0123456789abcdef", plain, aad)
     assert sealing.open_sealed(key, envelope, aad) == plain
@@ -40,7 +42,9 @@ def test_a_wrong_key_is_a_clear_error(key: bytes, other: bytes, plain: dict[str,
 
 @settings(max_examples=100)
 @given(keys, fields, st.data())
-def test_tampered_ciphertext_nonce_or_aad_is_a_clear_error(key: bytes, plain: dict[str, str], data: st.DataObject) -> None:
+def test_tampered_ciphertext_nonce_or_aad_is_a_clear_error(
+    key: bytes, plain: dict[str, str], data: st.DataObject
+) -> None:
     aad = sealing.aad("acme", "u1", "user.registered")
     envelope = sealing.seal(key, "0123456789abcdef", plain, aad)
     raw = bytearray(base64.urlsafe_b64decode(envelope["ciphertext"] + "=" * (-len(envelope["ciphertext"]) % 4)))
@@ -87,7 +91,10 @@ def test_wrong_key_sizes_are_seal_errors() -> None:
 def _sealed_user() -> dict[str, object]:
     key = sealing.new_data_key()
     personal = sealing.seal(
-        key, "0123456789abcdef", {"display_name": "Ada", "email": "a@x.example"}, sealing.aad("acme", "u1", "user.registered")
+        key,
+        "0123456789abcdef",
+        {"display_name": "Ada", "email": "a@x.example"},
+        sealing.aad("acme", "u1", "user.registered"),
     )
     return {"user_id": "u1", "roles": ["learner"], "personal": personal}
 
