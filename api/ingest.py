@@ -22,17 +22,21 @@ from api.deps import CurrentPrincipal, InboxDep, SettingsDep
 from api.logtail import LogTail
 from api.policy import append_refusal, endpoint_only_refusal
 from api.problems import PROBLEM_JSON, Problem, problem_responses
+from api.subjects import sealed_registration
 from events.errors import LogError
 from events.idempotency import content_digest
 from events.inbox import encode
 from projections.engagement import ScoreSettings
+from projections.errors import SubjectErasedError
 from projections.facts import fact_day
+from projections.keyring import Keyring
 from projections.late import SHORTEST_WINDOW_DAYS, counts_in_stored_scores
 from projections.runner import READ_MODEL_SCHEMA
 from projections.tables import TENANT_SETTINGS
 from schemas.envelope import BATCH_CONTENT_TYPE, CONTENT_TYPE
 from schemas.timebounds import time_problem
-from schemas.validation import Invalid, validate_event
+from schemas.v1 import UserRegistered as Registration
+from schemas.validation import Invalid, Valid, validate_event
 from schemas.validation import Problem as ValidationProblem
 from skillmind.settings import ContractSettings, Settings
 
@@ -153,12 +157,18 @@ def _rejected(index: int, raw: Any, problems: tuple[ValidationProblem, ...]) -> 
 
 
 def _judge(
-    index: int, raw: Any, principal: Principal, now: datetime, contract: ContractSettings
+    index: int, raw: Any, principal: Principal, now: datetime, contract: ContractSettings, seal: Sealer
 ) -> _Candidate | EventResult:
     """Validate, authorise, bound in time and encode one event; a rejection says why."""
     if isinstance(raw, dict):
         raw = {**raw, "actor": principal.user_id}
     judged = validate_event(raw)
+    if (
+        isinstance(judged, Valid)
+        and isinstance(judged.data, Registration)
+        and not append_refusal(principal, judged.envelope, judged.data)
+    ):
+        judged = _sealed(raw, judged.envelope.tenantid, judged.data, seal)
     if isinstance(judged, Invalid):
         return _rejected(index, raw, judged.problems)
     refusal = (
@@ -177,6 +187,19 @@ def _judge(
         )
     key = (judged.envelope.tenantid, judged.envelope.id)
     return _Candidate(index, key, content_digest(record), message, fact_day(record))
+
+
+# Seals a v1 registration's name and e-mail: (tenant, registration) -> v2 data.
+Sealer = Callable[[str, Registration], dict[str, Any]]
+
+
+def _sealed(raw: dict[str, Any], tenant: str, registration: Registration, seal: Sealer) -> Valid | Invalid:
+    """A v1 ``user.registered`` as the log takes it: v2, its personal fields sealed."""
+    try:
+        data = seal(tenant, registration)
+    except SubjectErasedError as err:
+        return Invalid((ValidationProblem("data.user_id", "subject_erased", str(err)),))
+    return validate_event({**raw, "schemaversion": 2, "data": data})
 
 
 def _conflict(candidate: _Candidate, where: str) -> EventResult:
@@ -219,7 +242,12 @@ def judge_request(
     is exactly what happens to its event."""
     items = _items(content_type, parse_json(body), settings.api.max_batch_events)
     now = datetime.now(UTC)
-    judged = [_judge(i, raw, principal, now, settings.contract) for i, raw in enumerate(items)]
+    keyring = Keyring(settings.privacy.kek_bytes())
+
+    def seal(tenant: str, registration: Registration) -> dict[str, Any]:
+        return sealed_registration(pool, keyring, tenant, registration)
+
+    judged = [_judge(i, raw, principal, now, settings.contract, seal) for i, raw in enumerate(items)]
     candidates = [j for j in judged if isinstance(j, _Candidate)]
     results, messages = _settle(candidates, tail)
     _mark_late(results, candidates, now.date(), lambda tenants: window_days(pool, tenants))

@@ -31,9 +31,9 @@ ROLE_RANK = {"platform_admin": 3, "company_admin": 2}
 EXTRA_WRITERS = {"legal_hold.placed": ("auditor",)}
 
 
-# Types only their own endpoint appends: it does what the record alone cannot (seal the
-# personal fields with the subject's key; check holds and destroy the key) — issue 12 §3.
-ENDPOINT_ONLY = {"user.registered": "POST /v1/users", "subject.erased": "POST /v1/subjects/{id}/erasure"}
+# Types only their own endpoint appends: it does what the record alone cannot (check the
+# legal holds, destroy the subject's data key) — issue 12 §3.
+ENDPOINT_ONLY = {"subject.erased": "POST /v1/subjects/{id}/erasure"}
 
 
 def endpoint_only_refusal(envelope: Envelope) -> Problem | None:

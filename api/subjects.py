@@ -2,7 +2,8 @@
 
 ``POST /v1/users`` takes the name and e-mail in plaintext over TLS and appends
 ``user.registered`` v2 with them sealed under the user's data key (``schemas/sealing.py``,
-``projections/keyring.py``): the log never holds them in plaintext.
+``projections/keyring.py``); the HTTP ingest seals a v1 ``user.registered`` the same way.
+Only writers around the API (straight to the inbox) can still append plaintext (v1).
 
 ``POST /v1/subjects/{subject_id}/erasure`` (the tenant's company_admin) appends
 ``subject.erased`` and then destroys the subject's data key: every sealed field about them
@@ -50,7 +51,9 @@ def _keyring(settings: Settings) -> Keyring:
     return Keyring(settings.privacy.kek_bytes())
 
 
-def _sealed_data(pool: ConnectionPool, keyring: Keyring, tenant: str, body: Registration) -> dict[str, Any]:
+def sealed_registration(pool: ConnectionPool, keyring: Keyring, tenant: str, body: Registration) -> dict[str, Any]:
+    """The ``user.registered`` v2 data of a v1 registration: name and e-mail sealed under the
+    user's data key (made on first use). Raises ``SubjectErasedError`` for an erased user."""
     with pool.connection() as conn:
         kid, key = keyring.sealing_key(conn, tenant, body.user_id)
     fields = {"display_name": body.display_name, "email": body.email}
@@ -76,7 +79,7 @@ async def register_user(
     if not principal.has("company_admin", "platform_admin"):
         raise Problem(403, "Forbidden", "user.registered needs one of the roles company_admin, platform_admin")
     try:
-        data = await run_in_threadpool(_sealed_data, pool, _keyring(settings), tenant, body)
+        data = await run_in_threadpool(sealed_registration, pool, _keyring(settings), tenant, body)
     except SubjectErasedError as err:
         raise Problem(409, "Subject erased", str(err)) from err
     return await append_mutation(request, principal, tenant, UserRegistered.TYPE, data, wait)

@@ -12,8 +12,12 @@ The envelope (``schemas.v2.Sealed``)::
 
 The plaintext is the RFC 8785 canonical JSON of the fields; the additional authenticated
 data (:func:`aad`) binds the ciphertext to its tenant, subject and event type, so a sealed
-value copied into another person's record does not open. Nonces are 96 random bits
-(NIST SP 800-38D §8.2.2); a data key seals a handful of records, far below the 2^32 limit.
+value copied into another person's record does not open. The 96-bit nonce (NIST SP 800-38D
+§5.2.1.1) is *synthetic*, as in SIV (RFC 5297 §2.4): HMAC-SHA-256, under a key derived from
+the data key with HKDF (RFC 5869), of the AAD and the plaintext. The same fields under the
+same key seal to the same envelope — an event sent twice is a duplicate, not a conflict —
+and two different plaintexts share a nonce only by a 96-bit collision. What it reveals:
+that two sealed values of the same subject are equal.
 
 Pure: no I/O. Errors are :class:`SealError` with a reason, never a crash of the caller.
 """
@@ -22,14 +26,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 ALG = "A256GCM"
@@ -64,14 +71,22 @@ def _unb64(text: str) -> bytes:
         raise SealError(f"not base64url: {err}") from err
 
 
+def synthetic_nonce(key: bytes, plain: bytes, associated: bytes) -> bytes:
+    """The 12-byte nonce of ``plain`` with ``associated`` under ``key`` (see the module docstring)."""
+    nonce_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"skillmind-personal/1 nonce").derive(key)
+    framed = len(associated).to_bytes(8, "big") + associated + plain
+    return hmac.new(nonce_key, framed, hashlib.sha256).digest()[:NONCE_BYTES]
+
+
 def seal(key: bytes, kid: str, fields: Mapping[str, Any], associated: bytes) -> dict[str, str]:
     """``fields`` sealed under ``key`` (named ``kid``) with AES-256-GCM: the envelope dict.
 
     Raises :class:`SealError` when ``key`` is not 32 bytes."""
     if len(key) != KEY_BYTES:
         raise SealError(f"a data key is {KEY_BYTES} bytes, not {len(key)}")
-    nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(key).encrypt(nonce, rfc8785.dumps(dict(fields)), associated)
+    plain = rfc8785.dumps(dict(fields))
+    nonce = synthetic_nonce(key, plain, associated)
+    ciphertext = AESGCM(key).encrypt(nonce, plain, associated)
     return {"alg": ALG, "kid": kid, "nonce": _b64(nonce), "ciphertext": _b64(ciphertext)}
 
 

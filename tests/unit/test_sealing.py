@@ -119,3 +119,11 @@ def test_a_v1_record_reads_as_v2_with_its_plaintext_marked_unsealed() -> None:
     judged = validate_log_record(record)
     assert isinstance(judged, Valid) and isinstance(judged.data, UserRegistered)
     assert judged.data.personal.alg == "none" and judged.data.personal.display_name == "Ada Lovelace"
+
+
+@given(keys, fields)
+def test_sealing_is_deterministic_so_a_resent_event_is_a_duplicate(key: bytes, plain: dict[str, str]) -> None:
+    aad = sealing.aad("acme", "u1", "user.registered")
+    assert sealing.seal(key, "0123456789abcdef", plain, aad) == sealing.seal(key, "0123456789abcdef", plain, aad)
+    other = {**plain, "email": plain["email"] + "x"}
+    assert sealing.seal(key, "k", plain, aad)["nonce"] != sealing.seal(key, "k", other, aad)["nonce"]
