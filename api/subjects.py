@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from api.db import PoolDep
-from api.deps import CurrentPrincipal, SettingsDep
+from api.deps import CurrentPrincipal, Reader, SettingsDep
 from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation
 from api.problems import Problem, problem_responses
 from projections import tables as t
@@ -145,7 +145,7 @@ def erasure_id(subject: str) -> str:
 )
 async def erase_subject(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: Reader,
     pool: PoolDep,
     settings: SettingsDep,
     subject_id: Annotated[Id, Path()],
@@ -153,8 +153,9 @@ async def erase_subject(
     """Append ``subject.erased`` for a user of the caller's tenant, then destroy their data key.
 
     403 unless the caller is the tenant's company_admin; 404 for a subject the directory
-    does not know; 409 while a legal hold covers them. Idempotent: a repeat appends nothing
-    new and answers the same."""
+    does not know; 409 while a legal hold covers them. ``min_position`` waits until the read
+    models (holds, directory) include the tenant's log up to it. Idempotent: a repeat appends
+    nothing new and answers the same."""
     tenant = principal.tenant_id
     if not principal.has(*ERASERS):
         raise Problem(403, "Forbidden", "erasure needs the role company_admin of the subject's tenant")
