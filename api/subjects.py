@@ -159,12 +159,12 @@ async def erase_subject(
     tenant = principal.tenant_id
     if not principal.has(*ERASERS):
         raise Problem(403, "Forbidden", "erasure needs the role company_admin of the subject's tenant")
-    holds = await run_in_threadpool(_holds_covering, pool, tenant, subject_id)
-    if holds:
-        raise Problem(409, "Held", f"legal holds cover subject {subject_id!r}: {', '.join(holds)}", hold_ids=holds)
     unsealed = await run_in_threadpool(_unsealed, pool, tenant, subject_id)
     if unsealed is None:
         raise Problem(404, "Not found", f"subject {subject_id!r} is not in tenant {tenant!r}'s directory")
+    holds = await run_in_threadpool(_holds_covering, pool, tenant, subject_id)
+    if holds:
+        raise Problem(409, "Held", f"legal holds cover subject {subject_id!r}: {', '.join(holds)}", hold_ids=holds)
     data = {"subject_id": subject_id, "unsealed_sequences": unsealed}
     accepted = await append_mutation(
         request, principal, tenant, SubjectErased.TYPE, data, True, also=ERASERS, event_id=erasure_id(subject_id)

@@ -125,8 +125,9 @@ def _register(client: TestClient, settings: Settings, admin: dict[str, str]) -> 
     wait_until("the legacy user in the directory", lambda: _user_row(settings, LEGACY))
 
 
-def _refusals(client: TestClient, settings: Settings, admin: dict[str, str]) -> None:
-    """403 for every other role (platform_admin included: the tenant decides); 409 under a hold."""
+def _refusals(client: TestClient, settings: Settings, admin: dict[str, str]) -> dict[str, int]:
+    """403 for every other role (platform_admin included: the tenant decides); 409 under a hold;
+    404 for a stranger. Returns the ``min_position`` at which the holds are released."""
     for role in ("learner", "manager", "mentor", "program_owner", "auditor", "ingest", "platform_admin"):
         answer = client.post(f"/v1/subjects/{SUBJECT}/erasure", headers=bearer(settings, "acme", "x-1", role))
         assert answer.status_code == 403, (role, answer.text)
@@ -141,8 +142,10 @@ def _refusals(client: TestClient, settings: Settings, admin: dict[str, str]) -> 
         assert held.headers["content-type"].startswith("application/problem+json")
         release = client.delete(f"/v1/legal-holds/{hold.json()['hold_id']}", headers=admin, params={"reason": "done"})
         assert release.status_code == 202, release.text
-    unknown = client.post("/v1/subjects/nobody-at-all/erasure", headers=admin)
+        folded = {"min_position": release.json()["position"]}
+    unknown = client.post("/v1/subjects/nobody-at-all/erasure", headers=admin, params=folded)
     assert unknown.status_code == 404, unknown.text
+    return folded
 
 
 def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_settings: Settings) -> None:
@@ -159,8 +162,8 @@ def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_
         assert _found(_topic_bytes(settings, "log")) == []  # sealed from the start
         assert _found(_topic_bytes(settings, "inbox")) == []
 
-        _refusals(client, settings, admin)
-        erased = client.post(f"/v1/subjects/{SUBJECT}/erasure", headers=admin)
+        released = _refusals(client, settings, admin)
+        erased = client.post(f"/v1/subjects/{SUBJECT}/erasure", headers=admin, params=released)
         assert erased.status_code == 202, erased.text
         assert erased.json()["key_destroyed"] and erased.json()["unsealed_sequences"] == []
         again = client.post(f"/v1/subjects/{SUBJECT}/erasure", headers=admin)
