@@ -9,8 +9,9 @@ Only writers around the API (straight to the inbox) can still append plaintext (
 ``subject.erased`` and then destroys the subject's data key: every sealed field about them
 reads as erased from then on, in the read models, exports and any replay; the chain, which
 covers ciphertext, still verifies. 409 while an active legal hold of the tenant, or of the
-subject as a learner, covers them (``projections/holds.py``). Order: the record first, the
-key after — a crash in between leaves a record whose retry (same derived id, a duplicate)
+subject as a learner, covers them (``projections/holds.py``). Records about them written before encryption
+existed are listed in the receipt and redacted in the archive (``jobs/erasure.py``). Order:
+the record first, the key after — a crash in between leaves a record whose retry (same derived id, a duplicate)
 destroys the key; never a destroyed key without its record.
 """
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
+import psycopg
 import structlog
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from minio.error import S3Error
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
@@ -30,6 +33,7 @@ from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
 from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation
 from api.problems import Problem, problem_responses
+from jobs.erasure import redact_archive
 from projections import tables as t
 from projections.errors import SubjectErasedError
 from projections.holds_sql import active_sql
@@ -132,6 +136,15 @@ def _destroy(pool: ConnectionPool, keyring: Keyring, tenant: str, subject: str) 
         return keyring.destroy(conn, tenant, subject)
 
 
+def _redact(settings: Settings, tenant: str, unsealed: list[int]) -> None:
+    """Redact the plaintext records already archived; the scheduler's hourly pass takes the
+    rest (and these, should this fail)."""
+    try:
+        redact_archive(settings, tenant, unsealed)
+    except (psycopg.Error, S3Error, OSError) as err:
+        log.warning("erasure.archive_redaction_deferred", tenant=tenant, error=str(err))
+
+
 def erasure_id(subject: str) -> str:
     """The id of a subject's erasure record, derived so a retry is a duplicate."""
     return f"erasure-{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
@@ -170,6 +183,7 @@ async def erase_subject(
         request, principal, tenant, SubjectErased.TYPE, data, True, also=ERASERS, event_id=erasure_id(subject_id)
     )
     destroyed = await run_in_threadpool(_destroy, pool, _keyring(settings), tenant, subject_id)
+    await run_in_threadpool(_redact, settings, tenant, unsealed)
     log.info("subject.erased", tenant=tenant, subject=subject_id, key_destroyed=destroyed, unsealed=len(unsealed))
     return Erasure(
         event_id=accepted.event_id,

@@ -26,6 +26,7 @@ from jobs.objectstore import make_client
 from skillmind.settings import Settings
 
 RECEIPT = "retention.purged"
+ERASURE_RECEIPT = "subject.erased"
 
 
 def archive_rows(settings: Settings, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -39,12 +40,15 @@ def archive_rows(settings: Settings, tenant: str | None = None) -> list[dict[str
 
 
 def receipts_in(records: Iterable[Mapping[str, Any] | None]) -> dict[str, list[tuple[int, int]]]:
-    """Per tenant, the sequence ranges the ``retention.purged`` receipts among ``records`` cover."""
+    """Per tenant, the sequence ranges the ``retention.purged`` receipts among ``records`` cover,
+    and the records ``subject.erased`` receipts name (redacted in the archive, ``jobs.erasure``)."""
     ranges: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for record in records:
         if record and record.get("type") == RECEIPT and isinstance(record.get("data"), dict):
             for first, last in record["data"].get("sequence_ranges", []):
                 ranges[record["data"]["tenant_id"]].append((first, last))
+        if record and record.get("type") == ERASURE_RECEIPT and isinstance(record.get("data"), dict):
+            ranges[record["tenantid"]] += [(s, s) for s in record["data"].get("unsealed_sequences", [])]
     return ranges
 
 

@@ -167,6 +167,20 @@ def _archive_beats(scheduler: BackgroundScheduler, settings: Settings, database:
     at = CronTrigger(hour=settings.archive.snapshot_hour, minute=settings.archive.snapshot_minute, timezone=UTC)
     scheduler.add_job(snapshot, at, id="snapshot", max_instances=1, coalesce=True, misfire_grace_time=3600)
     scheduler.add_job(_retention_beat(settings, database), CronTrigger(minute=5, timezone=UTC), id="retention")
+    scheduler.add_job(_erasure_beat(settings, database), CronTrigger(minute=35, timezone=UTC), id="erasure")
+
+
+def _erasure_beat(settings: Settings, database: str | None) -> Callable[[], None]:
+    """Every hour at :35, redact archived plaintext records that erasure receipts name (``jobs.erasure``)."""
+    from jobs.erasure import redact_erased
+
+    def run() -> None:
+        try:
+            redact_erased(settings, database=database)
+        except (psycopg.Error, OSError) as err:  # retried at the next hour; the log says why
+            log.warning("scheduler.task_failed", task="erasure", error=str(err))
+
+    return run
 
 
 def _retention_beat(settings: Settings, database: str | None) -> Callable[[], None]:

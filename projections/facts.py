@@ -175,9 +175,11 @@ def _subject_erased(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
         "erased_sequence": r["sequence"],
         "erased_at": parse_utc(r["time"]),
     }
+    named = ({"tenant_id": tenant, "sequence": s, "subject_id": subject} for s in d.get("unsealed_sequences", ()))
     return [
         Upsert(t.USERS, {"tenant_id": tenant, "user_id": subject, **ERASED}),
         Upsert(t.ERASURES, erased),
+        *(Upsert(t.ERASED_RECORDS, row) for row in named),
     ]
 
 

@@ -77,6 +77,8 @@ ERASURES = Table(
 )
 # Records holding a subject's personal fields in plaintext (written before encryption existed).
 UNSEALED_RECORDS = Table("unsealed_records", (TENANT, ("subject_id", "text"), ("sequence", "bigint")), (), "keep_first")
+# Plaintext records an erasure receipt (subject.erased) names: the archive rewrite redacts them.
+ERASED_RECORDS = Table("erased_records", (TENANT, ("sequence", "bigint")), (("subject_id", "text"),), "keep_first")
 USER_ROLES = Table("user_roles", (TENANT, ("user_id", "text"), ("role", "text")), (("granted", "boolean"),))
 # enabled null: never set (on); roles null or empty: every role may use it.
 TENANT_CAPABILITIES = Table(
@@ -314,6 +316,7 @@ ALL_TABLES: tuple[Table, ...] = (
     USERS,
     ERASURES,
     UNSEALED_RECORDS,
+    ERASED_RECORDS,
     USER_ROLES,
     PROGRAMS,
     COHORTS,

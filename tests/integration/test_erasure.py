@@ -25,6 +25,7 @@ from events.verify import verify_log
 from jobs.archive_audit import verify_archive
 from jobs.archive_replay import archive_keys, archive_source, read_object, read_table
 from jobs.archiver import WORKER, Sealer
+from jobs.erasure import redact_erased
 from jobs.objectstore import make_client
 from projections.personal import ERASED_NAME
 from projections.rebuild import checksums, rebuild
@@ -178,11 +179,14 @@ def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_
         assert rows and rows[0]["display_name"] == ERASED_NAME  # the aggregates stay, the name does not
         wait_until("the archiver and the read models took every message", lambda: _settled(settings), 120)
         Sealer(settings).flush(force=True)
+        assert _found(_archive_bytes(settings), (LEGACY_NAME,)) == [LEGACY_NAME]  # archived after the erasure
+        assert redact_erased(settings) == 1 and redact_erased(settings) == 0  # the hourly pass; idempotent
 
         assert _found(export.encode()) == []
         assert _found(_topic_bytes(settings, "log")) == []
         assert _found(_topic_bytes(settings, "inbox")) == []
         assert _found(_archive_bytes(settings)) == []
+        assert _found(_archive_bytes(settings), (LEGACY_NAME, LEGACY_EMAIL)) == []
         assert _found(_database_dump(settings)) == []
         assert _found(_database_dump(settings), (LEGACY_NAME, LEGACY_EMAIL)) == []
         # What README "Erasure" says remains until `skillmind archive trim`: the v1 record's plaintext.

@@ -1,0 +1,109 @@
+"""The archive side of an erasure: records written before encryption existed, redacted.
+
+A ``subject.erased`` receipt lists the subject's records that hold their name and e-mail in
+plaintext (``unsealed_sequences``: v1 ``user.registered`` written around the API). Their key
+cannot be destroyed — there is none — so the archive is rewritten instead: each such row keeps
+its envelope and hashes, its personal fields become :data:`REDACTED` and the row is marked a
+stub (``stub`` true, ``raw`` dropped), which ``audit verify --archive`` accepts because the
+receipt covers it (``jobs.archive_audit.receipts_in``). The rest of ``data`` (user id, roles)
+stays, so a replay from the archive folds the same directory rows as the live tables.
+
+The hot Kafka log keeps the plaintext until ``skillmind archive trim`` deletes it (README,
+"Erasure"). Runs right after the erasure (``api/subjects.py``) and hourly from the scheduler
+(:func:`redact_erased`), for records the archiver stored after the first pass. Idempotent: a
+redacted row is never rewritten again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+import structlog
+from minio import Minio
+from psycopg import sql
+
+from events.archive_format import parquet_bytes
+from jobs.archive_replay import read_object, read_table
+from jobs.archiver import put_replacing
+from jobs.objectstore import make_client
+from projections import tables as t
+from projections.runner import READ_MODEL_SCHEMA
+from skillmind.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# What a redacted v1 registration says instead of the person: still valid v1 data
+# (``.invalid`` is reserved by RFC 2606), so a replay from the archive folds it.
+REDACTED = {"display_name": "[erased]", "email": "erased@erased.invalid"}
+
+
+def redacted(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with its personal fields replaced by :data:`REDACTED`, marked a stub."""
+    data = json.loads(row["data"]) if row.get("data") else {}
+    data.update({k: v for k, v in REDACTED.items() if k in data})
+    return {**row, "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")), "raw": None, "stub": True}
+
+
+def _files(conn: psycopg.Connection[Any], tenant: str, sequences: Iterable[int]) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "select key from archive_files where tenant_id = %s and state = 'stored' "
+            "and exists (select 1 from unnest(%s::bigint[]) s where s between first_sequence and last_sequence)",
+            [tenant, list(sequences)],
+        ).fetchall()
+    ]
+
+
+def _rewrite(conn: psycopg.Connection[Any], s3: Minio, bucket: str, key: str, tenant: str, gone: set[int]) -> int:
+    rows = read_table(read_object(s3, bucket, key)).to_pylist()
+    hit = {r["sequence"] for r in rows if r["tenantid"] == tenant and r["sequence"] in gone and not r["stub"]}
+    if not hit:
+        return 0
+    payload = parquet_bytes(redacted(r) if r["sequence"] in hit and r["tenantid"] == tenant else r for r in rows)
+    put_replacing(s3, bucket, key, payload)  # the old version still holds the plaintext: removed
+    conn.execute(
+        "update archive_files set size_bytes = %s, sha256 = %s where key = %s",
+        [len(payload), hashlib.sha256(payload).hexdigest(), key],
+    )
+    return len(hit)
+
+
+def redact_archive(settings: Settings, tenant: str, sequences: Iterable[int], database: str | None = None) -> int:
+    """Redact the stored archive rows of ``tenant`` at ``sequences``; the count redacted now.
+
+    Raises ``minio.error.S3Error`` or ``psycopg.Error`` when a store fails (nothing is half
+    written: an object is replaced whole, then its recorded size and SHA-256 updated)."""
+    gone = set(sequences)
+    if not gone:
+        return 0
+    s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+        count = sum(_rewrite(conn, s3, bucket, key, tenant, gone) for key in _files(conn, tenant, gone))
+    if count:
+        log.info("erasure.archive_redacted", tenant=tenant, records=count)
+    return count
+
+
+def erased_records(settings: Settings, database: str | None = None) -> dict[str, set[int]]:
+    """Per tenant, the sequences every folded ``subject.erased`` receipt names."""
+    query = sql.SQL("select tenant_id, sequence from {}").format(
+        sql.Identifier(READ_MODEL_SCHEMA, t.ERASED_RECORDS.name)
+    )
+    found: dict[str, set[int]] = defaultdict(set)
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+        for tenant, sequence in conn.execute(query).fetchall():
+            found[tenant].add(sequence)
+    return found
+
+
+def redact_erased(settings: Settings, database: str | None = None) -> int:
+    """The scheduler's pass: redact every archived record an erasure receipt names."""
+    return sum(
+        redact_archive(settings, tenant, seqs, database) for tenant, seqs in erased_records(settings, database).items()
+    )
