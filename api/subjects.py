@@ -33,7 +33,7 @@ from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
 from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation
 from api.problems import Problem, problem_responses
-from jobs.erasure import redact_archive
+from jobs.erasure import redact_archive, redact_snapshots
 from projections import tables as t
 from projections.errors import SubjectErasedError
 from projections.holds_sql import active_sql
@@ -136,11 +136,12 @@ def _destroy(pool: ConnectionPool, keyring: Keyring, tenant: str, subject: str) 
         return keyring.destroy(conn, tenant, subject)
 
 
-def _redact(settings: Settings, tenant: str, unsealed: list[int]) -> None:
-    """Redact the plaintext records already archived; the scheduler's hourly pass takes the
-    rest (and these, should this fail)."""
+def _redact(settings: Settings, tenant: str, subject: str, unsealed: list[int]) -> None:
+    """Redact the plaintext records already archived and the snapshots' rows; the scheduler's
+    hourly pass takes the rest (and these, should this fail)."""
     try:
         redact_archive(settings, tenant, unsealed)
+        redact_snapshots(settings, {tenant: {subject}})
     except (psycopg.Error, S3Error, OSError) as err:
         log.warning("erasure.archive_redaction_deferred", tenant=tenant, error=str(err))
 
@@ -183,7 +184,7 @@ async def erase_subject(
         request, principal, tenant, SubjectErased.TYPE, data, True, also=ERASERS, event_id=erasure_id(subject_id)
     )
     destroyed = await run_in_threadpool(_destroy, pool, _keyring(settings), tenant, subject_id)
-    await run_in_threadpool(_redact, settings, tenant, unsealed)
+    await run_in_threadpool(_redact, settings, tenant, subject_id, unsealed)
     log.info("subject.erased", tenant=tenant, subject=subject_id, key_destroyed=destroyed, unsealed=len(unsealed))
     return Erasure(
         event_id=accepted.event_id,

@@ -8,6 +8,10 @@ stub (``stub`` true, ``raw`` dropped), which ``audit verify --archive`` accepts 
 receipt covers it (``jobs.archive_audit.receipts_in``). The rest of ``data`` (user id, roles)
 stays, so a replay from the archive folds the same directory rows as the live tables.
 
+The read-model snapshots (``_snapshots/day=*/users.parquet``, ``jobs/snapshot.py``) taken
+before an erasure named the person too: :func:`redact_snapshots` rewrites their ``users`` rows
+as the fold of ``subject.erased`` does, and removes every older version of the object.
+
 The hot Kafka log keeps the plaintext until ``skillmind archive trim`` deletes it (README,
 "Erasure"). Runs right after the erasure (``api/subjects.py``) and hourly from the scheduler
 (:func:`redact_erased`), for records the archiver stored after the first pass. Idempotent: a
@@ -17,12 +21,15 @@ redacted row is never rewritten again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import structlog
 from minio import Minio
 from psycopg import sql
@@ -32,6 +39,7 @@ from jobs.archive_replay import read_object, read_table
 from jobs.archiver import put_replacing
 from jobs.objectstore import make_client
 from projections import tables as t
+from projections.personal import ERASED
 from projections.runner import READ_MODEL_SCHEMA
 from skillmind.settings import Settings
 
@@ -102,8 +110,49 @@ def erased_records(settings: Settings, database: str | None = None) -> dict[str,
     return found
 
 
+def erased_subjects(settings: Settings, database: str | None = None) -> dict[str, set[str]]:
+    """Per tenant, the subjects a folded ``subject.erased`` names."""
+    query = sql.SQL("select tenant_id, subject_id from {}").format(sql.Identifier(READ_MODEL_SCHEMA, t.ERASURES.name))
+    found: dict[str, set[str]] = defaultdict(set)
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+        for tenant, subject in conn.execute(query).fetchall():
+            found[tenant].add(subject)
+    return found
+
+
+def _only_version(s3: Minio, bucket: str, key: str, payload: bytes) -> None:
+    """``payload`` as the one version of ``key``: every older version (a snapshot taken twice
+    a day leaves several) is removed."""
+    put_replacing(s3, bucket, key, payload)
+    versions = [o for o in s3.list_objects(bucket, prefix=key, include_version=True) if o.object_name == key]
+    for old in versions:
+        if not old.is_latest and old.version_id:
+            s3.remove_object(bucket, key, version_id=old.version_id)
+
+
+def redact_snapshots(settings: Settings, erased: Mapping[str, set[str]]) -> int:
+    """Rewrite the ``users`` rows of ``erased`` (tenant -> subjects) in every read-model
+    snapshot as erased; the count of rows rewritten now."""
+    s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
+    count = 0
+    for obj in s3.list_objects(bucket, prefix="_snapshots/", recursive=True):
+        key = obj.object_name or ""
+        if not key.endswith(f"/{t.USERS.name}.parquet"):
+            continue
+        table = pq.read_table(io.BytesIO(read_object(s3, bucket, key)))
+        rows = table.to_pylist()
+        hit = [r for r in rows if r["user_id"] in erased.get(r["tenant_id"], ()) and r | ERASED != r]
+        if hit:
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_pylist([r | ERASED if r in hit else r for r in rows], table.schema), sink)
+            _only_version(s3, bucket, key, sink.getvalue())
+            count += len(hit)
+    return count
+
+
 def redact_erased(settings: Settings, database: str | None = None) -> int:
-    """The scheduler's pass: redact every archived record an erasure receipt names."""
-    return sum(
-        redact_archive(settings, tenant, seqs, database) for tenant, seqs in erased_records(settings, database).items()
-    )
+    """The scheduler's pass: redact every archived record an erasure receipt names, and the
+    snapshots' rows of every erased subject; the count redacted now."""
+    records = erased_records(settings, database).items()
+    redacted_rows = sum(redact_archive(settings, tenant, seqs, database) for tenant, seqs in records)
+    return redacted_rows + redact_snapshots(settings, erased_subjects(settings, database))

@@ -15,6 +15,7 @@ import io
 from typing import Any
 
 import psycopg
+import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 from psycopg import sql
 
@@ -23,10 +24,11 @@ from events.reader import read_to_end
 from events.topics import topic_name
 from events.verify import verify_log
 from jobs.archive_audit import verify_archive
-from jobs.archive_replay import archive_keys, archive_source, read_object, read_table
+from jobs.archive_replay import archive_source
 from jobs.archiver import WORKER, Sealer
 from jobs.erasure import redact_erased
 from jobs.objectstore import make_client
+from jobs.snapshot import take_snapshot
 from projections.personal import ERASED_NAME
 from projections.rebuild import checksums, rebuild
 from schemas.examples import cloud_event
@@ -60,12 +62,18 @@ def _topic_bytes(settings: Settings, name: str) -> bytes:
 
 
 def _archive_bytes(settings: Settings) -> bytes:
-    """Every archive object: its bytes (compressed or not) and its rows decoded to text."""
+    """Every version of every object in the archive bucket (log files and read-model
+    snapshots): its bytes, compressed or not, and its Parquet rows decoded to text."""
     s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
     parts = []
-    for key in archive_keys(s3, bucket):
-        raw = read_object(s3, bucket, key)
-        parts += [raw, repr(read_table(raw).to_pylist()).encode()]
+    for obj in s3.list_objects(bucket, recursive=True, include_version=True):
+        response = s3.get_object(bucket, obj.object_name or "", version_id=obj.version_id)
+        try:
+            raw = response.read()
+        finally:
+            response.close()
+            response.release_conn()
+        parts += [raw, repr(pq.read_table(io.BytesIO(raw)).to_pylist()).encode()]
     return b"\n".join(parts)
 
 
@@ -160,6 +168,8 @@ def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_
         assert _user_row(settings, SUBJECT) == (NAME, EMAIL)
         assert NAME in _csv_export(client, admin)  # the product shows the name: the greps below can see it
         assert _found(_database_dump(settings)) == list(NEEDLES)
+        take_snapshot(settings)  # the read models as Parquet in the archive bucket: the name in users
+        assert _found(_archive_bytes(settings)) == list(NEEDLES)
         assert _found(_topic_bytes(settings, "log")) == []  # sealed from the start
         assert _found(_topic_bytes(settings, "inbox")) == []
 
