@@ -70,6 +70,16 @@ def _tenant_of(principal: Principal, requested: str | None) -> str:
     return tenant
 
 
+def invalid_mutation(judged: Invalid) -> Problem:
+    """The 422 problem of a mutation the contract refuses: every field and rule."""
+    return Problem(
+        422,
+        "Invalid mutation",
+        judged.reason,
+        errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in judged.problems],
+    )
+
+
 async def append_mutation(
     request: Request,
     principal: Principal,
@@ -97,12 +107,7 @@ async def append_mutation(
     }
     judged = validate_event(event)
     if isinstance(judged, Invalid):
-        raise Problem(
-            422,
-            "Invalid mutation",
-            judged.reason,
-            errors=[{"field": p.field, "rule": p.rule, "message": p.message} for p in judged.problems],
-        )
+        raise invalid_mutation(judged)
     refusal = append_refusal(principal, judged.envelope, judged.data, also=also)
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
-from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation
+from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation, invalid_mutation
 from api.problems import Problem, problem_responses
 from jobs.erasure import redact_archive, redact_snapshots
 from projections import tables as t
@@ -44,6 +44,7 @@ from schemas.types import Id
 from schemas.v1 import SubjectErased
 from schemas.v1 import UserRegistered as Registration
 from schemas.v2 import UserRegistered
+from schemas.validation import Invalid, validate_event
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,24 @@ def sealed_registration(pool: ConnectionPool, keyring: Keyring, tenant: str, bod
     return {"user_id": body.user_id, "roles": list(body.roles), "personal": personal}
 
 
+def _judge_plaintext(tenant: str, body: Registration) -> None:
+    """The door's rules (``validate_event``) on the plaintext, before it is sealed out of sight:
+    e.g. no control characters in a name or an e-mail. Raises the 422 problem."""
+    event = {
+        "specversion": "1.0",
+        "id": "plaintext-check",
+        "source": "/skillmind/api",
+        "type": UserRegistered.TYPE,
+        "time": "2026-01-01T00:00:00Z",
+        "tenantid": tenant,
+        "schemaversion": Registration.VERSION,
+        "data": body.model_dump(mode="json"),
+    }
+    judged = validate_event(event)
+    if isinstance(judged, Invalid):
+        raise invalid_mutation(judged)
+
+
 @router.post("/v1/users", status_code=202, response_model=Accepted, summary="Register a user with roles")
 async def register_user(
     request: Request,
@@ -82,6 +101,7 @@ async def register_user(
     tenant = _tenant_of(principal, tenant_id)
     if not principal.has("company_admin", "platform_admin"):
         raise Problem(403, "Forbidden", "user.registered needs one of the roles company_admin, platform_admin")
+    _judge_plaintext(tenant, body)
     try:
         data = await run_in_threadpool(sealed_registration, pool, _keyring(settings), tenant, body)
     except SubjectErasedError as err:
