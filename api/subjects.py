@@ -33,7 +33,8 @@ from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
 from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation, invalid_mutation
 from api.problems import Problem, problem_responses
-from jobs.erasure import redact_archive, redact_snapshots
+from events.errors import LogError
+from jobs.erasure import expire_exports, redact_archive, redact_snapshots
 from projections import tables as t
 from projections.errors import SubjectErasedError
 from projections.holds_sql import active_sql
@@ -157,12 +158,14 @@ def _destroy(pool: ConnectionPool, keyring: Keyring, tenant: str, subject: str) 
 
 
 def _redact(settings: Settings, tenant: str, subject: str, unsealed: list[int]) -> None:
-    """Redact the plaintext records already archived and the snapshots' rows; the scheduler's
-    hourly pass takes the rest (and these, should this fail)."""
+    """Redact the plaintext records already archived and the snapshots' rows, expire the
+    tenant's exports (any may name the person); the scheduler's hourly pass redacts what the
+    archiver stores later (and these, should this fail)."""
     try:
         redact_archive(settings, tenant, unsealed)
         redact_snapshots(settings, {tenant: {subject}})
-    except (psycopg.Error, S3Error, OSError) as err:
+        expire_exports(settings, tenant)
+    except (psycopg.Error, S3Error, OSError, LogError) as err:
         log.warning("erasure.archive_redaction_deferred", tenant=tenant, error=str(err))
 
 

@@ -12,6 +12,11 @@ The read-model snapshots (``_snapshots/day=*/users.parquet``, ``jobs/snapshot.py
 before an erasure named the person too: :func:`redact_snapshots` rewrites their ``users`` rows
 as the fold of ``subject.erased`` does, and removes every older version of the object.
 
+Exports made before the erasure may name the person as well: :func:`expire_exports` expires
+every ready export of the tenant no legal hold keeps, as the TTL expiry does (objects
+deleted, ``export.expired`` with reason ``erasure``), and removes every version of their
+objects (the bucket is versioned for object lock). They can be requested again.
+
 The hot Kafka log keeps the plaintext until ``skillmind archive trim`` deletes it (README,
 "Erasure"). Runs right after the erasure (``api/subjects.py``) and hourly from the scheduler
 (:func:`redact_erased`), for records the archiver stored after the first pass. Idempotent: a
@@ -35,8 +40,10 @@ from minio import Minio
 from psycopg import sql
 
 from events.archive_format import parquet_bytes
+from events.inbox import InboxWriter
 from jobs.archive_replay import read_object, read_table
 from jobs.archiver import put_replacing
+from jobs.expiry import remove_export, still_held
 from jobs.objectstore import make_client
 from projections import tables as t
 from projections.personal import ERASED
@@ -156,3 +163,33 @@ def redact_erased(settings: Settings, database: str | None = None) -> int:
     records = erased_records(settings, database).items()
     redacted_rows = sum(redact_archive(settings, tenant, seqs, database) for tenant, seqs in records)
     return redacted_rows + redact_snapshots(settings, erased_subjects(settings, database))
+
+
+def _remove_versions(s3: Minio, bucket: str, key: str) -> None:
+    for old in s3.list_objects(bucket, prefix=key, include_version=True):
+        if old.object_name == key and old.version_id:
+            s3.remove_object(bucket, key, version_id=old.version_id)
+
+
+def expire_exports(settings: Settings, tenant: str, database: str | None = None) -> int:
+    """Expire the tenant's ready exports that no legal hold keeps (reason ``erasure``) and
+    remove every version of their objects; the count expired. Raises ``S3Error``,
+    ``psycopg.Error`` or ``events.errors.LogError`` when a store fails (a retry goes on)."""
+    query = sql.SQL(
+        "select tenant_id, export_id, object_key, manifest_key, coalesce(hold_ids, '{{}}') from {} "
+        "where tenant_id = %s and status = 'ready' order by export_id"
+    ).format(sql.Identifier(READ_MODEL_SCHEMA, t.EXPORTS.name))
+    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn:
+        rows = [r for r in conn.execute(query, [tenant]).fetchall() if not still_held(conn, tenant, r[4])]
+    if not rows:
+        return 0
+    s3, bucket, inbox = make_client(settings.s3), settings.s3.exports_bucket, InboxWriter(settings.kafka)
+    try:
+        for row in rows:
+            remove_export(s3, inbox, bucket, row, "erasure")
+            for key in filter(None, (row[2], row[3])):
+                _remove_versions(s3, bucket, key)
+    finally:
+        inbox.close()
+    log.info("erasure.exports_expired", tenant=tenant, exports=len(rows))
+    return len(rows)

@@ -64,7 +64,11 @@ def _topic_bytes(settings: Settings, name: str) -> bytes:
 def _archive_bytes(settings: Settings) -> bytes:
     """Every version of every object in the archive bucket (log files and read-model
     snapshots): its bytes, compressed or not, and its Parquet rows decoded to text."""
-    s3, bucket = make_client(settings.s3), settings.s3.archive_bucket
+    return _bucket_bytes(settings, settings.s3.archive_bucket)
+
+
+def _bucket_bytes(settings: Settings, bucket: str) -> bytes:
+    s3 = make_client(settings.s3)
     parts = []
     for obj in s3.list_objects(bucket, recursive=True, include_version=True):
         response = s3.get_object(bucket, obj.object_name or "", version_id=obj.version_id)
@@ -73,7 +77,9 @@ def _archive_bytes(settings: Settings) -> bytes:
         finally:
             response.close()
             response.release_conn()
-        parts += [raw, repr(pq.read_table(io.BytesIO(raw)).to_pylist()).encode()]
+        parts.append(raw)
+        if (obj.object_name or "").endswith(".parquet"):
+            parts.append(repr(pq.read_table(io.BytesIO(raw)).to_pylist()).encode())
     return b"\n".join(parts)
 
 
@@ -167,6 +173,7 @@ def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_
         wait_fresh_row(client, settings, "acme", SUBJECT)
         assert _user_row(settings, SUBJECT) == (NAME, EMAIL)
         assert NAME in _csv_export(client, admin)  # the product shows the name: the greps below can see it
+        assert _found(_bucket_bytes(settings, settings.s3.exports_bucket), (NAME,)) == [NAME]
         assert _found(_database_dump(settings)) == list(NEEDLES)
         take_snapshot(settings)  # the read models as Parquet in the archive bucket: the name in users
         assert _found(_archive_bytes(settings)) == list(NEEDLES)
@@ -193,6 +200,7 @@ def test_an_erased_subject_is_unreadable_everywhere_and_replay_matches(pipeline_
         assert redact_erased(settings) == 1 and redact_erased(settings) == 0  # the hourly pass; idempotent
 
         assert _found(export.encode()) == []
+        assert _found(_bucket_bytes(settings, settings.s3.exports_bucket)) == []  # earlier exports expired
         assert _found(_topic_bytes(settings, "log")) == []
         assert _found(_topic_bytes(settings, "inbox")) == []
         assert _found(_archive_bytes(settings)) == []
