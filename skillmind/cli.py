@@ -401,6 +401,22 @@ def retention_purge(settings: Settings, tenants: tuple[str, ...], dry_run: bool)
                 click.echo(line)
 
 
+@main.group()
+def erasure() -> None:
+    """Subject erasure (crypto-shredding): the archive side of erasures already made."""
+
+
+@erasure.command("redact")
+@click.pass_obj
+def erasure_redact(settings: Settings) -> None:
+    """Redact now what the hourly pass would: archived plaintext records erasure receipts
+    name, and erased people's rows in read-model snapshots."""
+    from jobs.erasure import redact_erased
+
+    with operator_errors():
+        click.echo(f"redacted {redact_erased(settings)} archive records and snapshot rows")
+
+
 @archive.command("trim")
 @click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]), help="UTC day: records appended before go.")
 @click.option("--dry-run", is_flag=True, help="Verify and print what would go; delete nothing.")
