@@ -105,7 +105,13 @@ async def append_mutation(
     refusal = append_refusal(principal, judged.envelope, judged.data, also=also)
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403
-        raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)
+        raise Problem(
+            status,
+            "Not found" if status == 404 else "Forbidden",
+            refusal.message,
+            field=refusal.field,
+            rule=refusal.rule,
+        )
     try:
         message = encode(judged.record)
     except ValueError as err:  # e.g. an integer JCS cannot represent: refused, never a 500

@@ -211,7 +211,7 @@ def url_refusal(url: str, allow_private: bool) -> str | None:
 
 def _admin(principal: Principal) -> None:
     if not principal.has("company_admin", "platform_admin"):
-        raise Problem(403, "Forbidden", "webhooks are managed by a company_admin")
+        raise Problem(403, "Forbidden", "webhooks are managed by a company_admin", rule="role_required")
 
 
 @router.post("/v1/webhooks", status_code=201, response_model=WebhookCreated, summary="Subscribe an endpoint")

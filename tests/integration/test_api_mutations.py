@@ -104,6 +104,7 @@ def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: 
         # Nobody grants above their own rank, and platform_admin is no tenant's to grant.
         escalate = client.put("/v1/users/ada/roles/platform_admin", headers=ada)
         assert escalate.status_code == 403 and "identity provider" in escalate.json()["detail"]
+        assert escalate.json()["rule"] == "role_not_grantable" and escalate.json()["field"] == "data.role"
         assert client.put("/v1/users/bob/roles/platform_admin", headers=root).status_code == 403
         register = {"user_id": "eve", "display_name": "Eve", "email": "eve@acme.example", "roles": ["platform_admin"]}
         assert client.post("/v1/users", headers=ada, json=register).status_code == 403
@@ -119,7 +120,7 @@ def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: 
         assert gone.status_code == 202
         client.get("/v1/reports/engagement", headers=root, params={"min_position": gone.json()["position"]})
         refused = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})
-        assert refused.status_code == 403
+        assert refused.status_code == 403 and refused.json()["rule"] == "role_required"
         back = client.put("/v1/users/ada/roles/company_admin", headers=root)
         client.get("/v1/reports/engagement", headers=root, params={"min_position": back.json()["position"]})
         again = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})
