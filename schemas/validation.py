@@ -158,6 +158,9 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
         data = model.model_validate(envelope.data)
     except ValidationError as err:
         return Invalid(tuple(_problems(err, prefix="data.")))
+    admission = data.admission_problems()
+    if admission:
+        return Invalid(tuple(Problem(f, rule, message) for f, rule, message in admission))
     return Valid(envelope, data)
 
 
