@@ -50,7 +50,7 @@ TenantQuery = Annotated[
 def _tenant(principal: Principal, roles: tuple[str, ...], requested: str | None) -> str:
     """The one tenant this request is about, after the role check (403) and isolation (404)."""
     if not principal.has(*roles):
-        raise Problem(403, "Forbidden", f"this needs one of the roles {', '.join(roles)}")
+        raise Problem(403, "Forbidden", f"this needs one of the roles {', '.join(roles)}", rule="role_required")
     tenant = requested or principal.tenant_id
     if tenant != principal.tenant_id and not principal.has("platform_admin"):
         raise Problem(404, "Not found", f"tenant {tenant!r} not found")
@@ -246,7 +246,12 @@ def _release_roles(principal: Principal, hold: dict[str, Any]) -> tuple[str, ...
         return ()
     if principal.has("auditor") and hold["placed_by"] == principal.user_id:
         return ("auditor",)
-    raise Problem(403, "Forbidden", "a hold is released by the one who placed it or by a company_admin")
+    raise Problem(
+        403,
+        "Forbidden",
+        "a hold is released by the one who placed it or by a company_admin",
+        rule="not_hold_placer",
+    )
 
 
 @router.delete("/v1/legal-holds/{hold_id}", status_code=202, response_model=Accepted, summary="Release a legal hold")

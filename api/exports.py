@@ -87,7 +87,7 @@ async def request_export(
     refusal = await run_in_threadpool(_refusal, pool, principal, body.format, params, settings)
     if refusal:
         capability, reason = refusal
-        raise Problem(403, "Capability disabled", reason, capability=capability)
+        raise Problem(403, "Capability disabled", reason, capability=capability, rule="capability_disabled")
     export_id = f"exp-{uuid.uuid4().hex[:20]}"
     data = {
         "export_id": export_id,
@@ -113,10 +113,12 @@ async def request_audit_export(
     `audit.export` capability; a range touching a legal hold is stored under S3 legal hold and
     kept while the hold lasts. Check a download offline: `skillmind audit verify-export`."""
     if not principal.has("auditor", "platform_admin"):
-        raise Problem(403, "Forbidden", "audit exports are for the roles auditor and platform_admin")
+        raise Problem(
+            403, "Forbidden", "audit exports are for the roles auditor and platform_admin", rule="role_required"
+        )
     reason = await run_in_threadpool(_audit_refusal, pool, principal)
     if reason:
-        raise Problem(403, "Capability disabled", reason, capability="audit.export")
+        raise Problem(403, "Capability disabled", reason, capability="audit.export", rule="capability_disabled")
     export_id = f"exp-{uuid.uuid4().hex[:20]}"
     data = {
         "export_id": export_id,

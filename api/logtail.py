@@ -61,6 +61,7 @@ class LogTail:
         self.topics = [topic_name(kafka, "log"), topic_name(kafka, "dead-letter")]
         self._remember = remember
         self._landed: OrderedDict[tuple[str, str], Landing] = OrderedDict()
+        self._heads: dict[str, int] = {}  # highest sequence seen per tenant
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._consumer = Consumer(consumer_config(kafka))
@@ -84,6 +85,9 @@ class LogTail:
                     landed = self._landing(msg.topic() or "", msg.value() or b"")
                     if landed:
                         self._landed[landed[0]] = landed[1]
+                        tenant, sequence = landed[0][0], landed[1].sequence
+                        if isinstance(sequence, int) and sequence > self._heads.get(tenant, 0):
+                            self._heads[tenant] = sequence
                 while len(self._landed) > self._remember:
                     self._landed.popitem(last=False)
                 self._changed.notify_all()
@@ -110,6 +114,11 @@ class LogTail:
         with self._changed:
             landing = self._landed.get((tenant, event_id))
         return landing.digest if landing is not None and landing.sequence is not None else None
+
+    def head(self, tenant: str) -> int | None:
+        """The highest sequence of ``tenant`` this replica has seen appended since it started."""
+        with self._changed:
+            return self._heads.get(tenant)
 
     def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
         deadline = time.monotonic() + timeout_s

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal
@@ -31,6 +32,7 @@ from schemas.v1 import (
 )
 from schemas.v2 import Capability, RoleList
 from schemas.validation import Invalid, validate_event
+from schemas.validation import Problem as PolicyProblem
 
 router = APIRouter(tags=["directory and settings"], responses=problem_responses(401, 403, 404, 409, 422, 503))
 
@@ -80,6 +82,59 @@ def invalid_mutation(judged: Invalid) -> Problem:
     )
 
 
+# Directory references a mutation makes, checked against the tenant's directory before the
+# append: (field of data, read-model table, its key column).
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "cohort.created": (("program_id", "programs"),),
+    "learner.enrolled": (("cohort_id", "cohorts"),),
+}
+REFERENCE_WAIT_S = 2.0
+
+
+def _exists(pool: Any, tenant: str, table: str, column: str, value: str) -> bool:
+    query = sql.SQL("select exists (select 1 from readmodel.{t} where tenant_id = %s and {c} = %s)").format(
+        t=sql.Identifier(table), c=sql.Identifier(column)
+    )
+    with pool.connection() as conn:
+        return bool(conn.execute(query, [tenant, value]).fetchone()[0])
+
+
+async def missing_reference(
+    request: Request, tenant: str, event_type: str, data: dict[str, Any]
+) -> PolicyProblem | None:
+    """A directory id ``data`` names that the tenant does not have (rule ``unknown_reference``).
+
+    Ids are per tenant, so another tenant's cohort is unknown here too. The directory read
+    model may trail the log: when an id is missing, the check first waits (≤ 2 s) for the read
+    models to reach the newest position this replica has seen for the tenant, which covers a
+    program or cohort created a moment ago through this API. If they cannot catch up in time
+    the mutation is accepted unchecked (the log takes it; reports leave an unknown cohort out
+    of program figures) rather than refused on a guess.
+    """
+    pool = request.app.state.pool
+    for field, table in REFERENCES.get(event_type, ()):
+        value = data.get(field)
+        if not isinstance(value, str):
+            continue
+        if await run_in_threadpool(_exists, pool, tenant, table, field, value):
+            continue
+        head = request.app.state.logtail.head(tenant)
+        if head is None:
+            return None  # this replica has seen nothing of the tenant yet: cannot tell
+        try:
+            await request.app.state.positions.wait_for(tenant, head, REFERENCE_WAIT_S)
+        except Problem:
+            return None
+        if not await run_in_threadpool(_exists, pool, tenant, table, field, value):
+            noun = field.removesuffix("_id")
+            return PolicyProblem(
+                f"data.{field}",
+                "unknown_reference",
+                f"tenant {tenant!r} has no {noun} {value!r} (as of position {head}); create the {noun} first",
+            )
+    return None
+
+
 async def append_mutation(
     request: Request,
     principal: Principal,
@@ -109,9 +164,19 @@ async def append_mutation(
     if isinstance(judged, Invalid):
         raise invalid_mutation(judged)
     refusal = append_refusal(principal, judged.envelope, judged.data, also=also)
+    if refusal is None:
+        refusal = await missing_reference(request, tenant, event_type, data)
+        if refusal is not None:
+            raise Problem(422, "Unknown reference", refusal.message, field=refusal.field, rule=refusal.rule)
     if refusal:
         status = 404 if refusal.rule == "tenant_forbidden" else 403
-        raise Problem(status, "Not found" if status == 404 else "Forbidden", refusal.message)
+        raise Problem(
+            status,
+            "Not found" if status == 404 else "Forbidden",
+            refusal.message,
+            field=refusal.field,
+            rule=refusal.rule,
+        )
     try:
         message = encode(judged.record)
     except ValueError as err:  # e.g. an integer JCS cannot represent: refused, never a 500

@@ -110,16 +110,48 @@ class Preferences(BaseModel):
     email: bool = Field(description="Send me an e-mail when my exports finish or fail.")
 
 
+class PreferencesAccepted(Accepted):
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things that keep the preference from doing what you expect, e.g. no e-mail "
+        "address on record for you (opting in then sends nothing until one is registered).",
+    )
+
+
+NO_EMAIL_ON_RECORD = (
+    "the directory holds no e-mail address for you (no user.registered for your user id), "
+    "so no e-mail is sent until one is registered; the in-app bell still works"
+)
+
+
+def _email_on_record(pool: Any, tenant: str, user: str) -> bool:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "select email from readmodel.users where tenant_id = %s and user_id = %s", [tenant, user]
+        ).fetchone()
+    return bool(row and row[0])
+
+
 @router.put(
-    "/v1/me/notification-preferences", status_code=202, response_model=Accepted, summary="Opt in or out of e-mail"
+    "/v1/me/notification-preferences",
+    status_code=202,
+    response_model=PreferencesAccepted,
+    summary="Opt in or out of e-mail",
 )
 async def put_preferences(
-    request: Request, principal: CurrentPrincipal, body: Preferences, wait: WaitParam = True
-) -> Accepted:
+    request: Request, principal: CurrentPrincipal, pool: PoolDep, body: Preferences, wait: WaitParam = True
+) -> PreferencesAccepted:
+    """Appends ``notification.preferences_changed``. Opting in is accepted even when the
+    directory has no e-mail address for you, with a warning saying so (the address may be
+    registered later; the preference then applies)."""
     data = {"user_id": principal.user_id, "email": body.email}
-    return await append_mutation(
+    accepted = await append_mutation(
         request, principal, principal.tenant_id, "notification.preferences_changed", data, wait
     )
+    warnings = []
+    if body.email and not await run_in_threadpool(_email_on_record, pool, principal.tenant_id, principal.user_id):
+        warnings.append(NO_EMAIL_ON_RECORD)
+    return PreferencesAccepted(**accepted.model_dump(), warnings=warnings)
 
 
 class CapabilityView(BaseModel):
@@ -134,6 +166,7 @@ class Me(BaseModel):
     roles: list[str]
     capabilities: dict[str, CapabilityView]
     email_notifications: bool
+    email_on_record: bool = Field(description="The directory holds an e-mail address for you.")
 
 
 @router.get("/v1/me", response_model=Me, summary="Who you are, your roles, and what your tenant lets you export")
@@ -150,6 +183,7 @@ def me(principal: Reader, pool: PoolDep) -> Me:
         roles=sorted(principal.roles),
         capabilities={k: CapabilityView(**vars(v)) for k, v in states.items()},
         email_notifications=bool(row and row[0]),
+        email_on_record=_email_on_record(pool, principal.tenant_id, principal.user_id),
     )
 
 
@@ -211,7 +245,7 @@ def url_refusal(url: str, allow_private: bool) -> str | None:
 
 def _admin(principal: Principal) -> None:
     if not principal.has("company_admin", "platform_admin"):
-        raise Problem(403, "Forbidden", "webhooks are managed by a company_admin")
+        raise Problem(403, "Forbidden", "webhooks are managed by a company_admin", rule="role_required")
 
 
 @router.post("/v1/webhooks", status_code=201, response_model=WebhookCreated, summary="Subscribe an endpoint")

@@ -299,6 +299,7 @@ def engagement_report(
                 "CSV export is switched off for your tenant "
                 "(capability exports.csv); charts and JSON reports stay available",
                 capability=CSV_CAPABILITY,
+                rule="capability_disabled",
             )
         day = day or latest_day(conn, principal)
         if format is Format.csv:

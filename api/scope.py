@@ -24,7 +24,9 @@ def can_read_reports(principal: Principal) -> bool:
 def require_report_role(principal: Principal) -> None:
     """403 unless the caller holds a role that reads reports (auditor and ingest do not)."""
     if not can_read_reports(principal):
-        raise Problem(403, "Forbidden", f"reports need one of the roles {', '.join(REPORT_ROLES)}")
+        raise Problem(
+            403, "Forbidden", f"reports need one of the roles {', '.join(REPORT_ROLES)}", rule="role_required"
+        )
 
 
 def scope_predicate(principal: Principal, alias: str = "s") -> tuple[sql.Composable, dict[str, object]]:

@@ -13,8 +13,9 @@ Order of a purge (written where it happens, ``purge_tenant``):
    export objects older than theirs → counted (a dry run stops here and prints the plan);
 2. the receipt(s) ``retention.purged`` are appended to the log (through the inbox),
    before anything is removed — so no stub is ever without its receipt;
-3. read-model rows are deleted (one transaction); each expired export's object is deleted
-   and ``export.expired`` appended, exactly as the TTL expiry does;
+3. each expired export's object is deleted and ``export.expired`` appended, exactly as the
+   TTL expiry does; the read models remove the expired learner-day rows themselves when
+   they fold the receipt (``projections/purge.py``), so replays remove them too;
 4. each affected archive file is rewritten under the same name with stubs, its recorded
    size and SHA-256 updated, and the previous object version removed.
 
@@ -56,14 +57,12 @@ from jobs.retention_rules import (
 )
 from projections.holds import covers, hold_from_row, refs_of
 from projections.holds_sql import active_sql
+from projections.purge import LEARNER_DAY_TABLES, purge_params, purge_sql
 from projections.runner import READ_MODEL_SCHEMA
 from schemas.types import format_utc
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
-# Read-model tables with a learner and a day: rows before the learner-events cutoff go,
-# unless a held record names their learner. Aggregates without a person stay (event_days).
-LEARNER_DAY_TABLES = ("signin_days", "activity_days", "daily_scores")
 
 
 def held_predicate(conn: psycopg.Connection, tenant: str) -> HeldPredicate:
@@ -138,15 +137,13 @@ def _tenant_rows(s3: Minio, bucket: str, tenant: str, before: date) -> dict[str,
     return found
 
 
-def _learner_rows(conn: psycopg.Connection, tenant: str, before: date, keep: set[str], delete: bool) -> dict[str, int]:
+def _learner_rows(conn: psycopg.Connection, tenant: str, before: date) -> dict[str, int]:
+    """The read-model rows the receipt will remove when the projections fold it (the rule and
+    its SQL live in ``projections.purge``; this counts with the same statement)."""
     counts = {}
     for table in LEARNER_DAY_TABLES:
-        verb = "delete" if delete else "select count(*)"
-        query = (
-            f"{verb} from {READ_MODEL_SCHEMA}.{table} where tenant_id = %s and day < %s and not (learner_id = any(%s))"
-        )
-        cursor = conn.execute(query, [tenant, before, list(keep)])
-        counts[table] = cursor.rowcount if delete else cursor.fetchone()[0]  # type: ignore[index]
+        query = purge_sql(READ_MODEL_SCHEMA, table, count_only=True)
+        counts[table.name] = conn.execute(query, purge_params(tenant, before)).fetchone()[0]  # type: ignore[index]
     return counts
 
 
@@ -237,8 +234,7 @@ def purge_tenant(
         report = PurgeReport(tenant, cutoffs, plan)
         gone = set(plan.sequences)
         report.files = sorted(k for k, rows in by_file.items() if any(r["sequence"] in gone for r in rows))
-        keep = plan.held_learners()
-        report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events, keep, delete=False)
+        report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events)
         report.export_objects = _expired_exports(conn, tenant, cutoffs.exports, held)
         if dry_run or not (gone or report.export_objects or any(report.read_model_rows.values())):
             return report
@@ -248,9 +244,7 @@ def purge_tenant(
             for event_id, data in _receipts(report, day):
                 append_system_event(writer, tenant, "retention.purged", data, event_id)
                 report.receipts.append(event_id)
-            # 3. read models and export objects
-            with conn.transaction():
-                report.read_model_rows = _learner_rows(conn, tenant, cutoffs.learner_events, keep, delete=True)
+            # 3. export objects (the read models drop their rows when they fold the receipt)
             _expire_exports(settings, writer, report.export_objects)
         finally:
             writer.close()

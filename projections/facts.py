@@ -251,6 +251,17 @@ def _retention_policy_set(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
     return [Upsert(t.RETENTION_POLICIES, {"tenant_id": r["tenantid"], **{n: d[n] for n in names}})]
 
 
+def _retention_purged(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
+    # The row's write removes the expired learner-day rows (projections/purge.py).
+    row = {
+        "tenant_id": r["tenantid"],
+        "sequence": r["sequence"],
+        "learner_events_before": date.fromisoformat(d["learner_events_before"]),
+        "mutations_before": date.fromisoformat(d["mutations_before"]),
+    }
+    return [Upsert(t.RETENTION_CUTS, row)]
+
+
 FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "learner.signed_in": _signed_in,
     "session.scheduled": _session_scheduled,
@@ -270,6 +281,7 @@ FOLDS: dict[str, Callable[[Record, Mapping[str, Any]], list[Upsert]]] = {
     "role.granted": _role_granted,
     "role.revoked": _role_revoked,
     "retention.policy_set": _retention_policy_set,
+    "retention.purged": _retention_purged,
 }
 
 

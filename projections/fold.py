@@ -39,6 +39,16 @@ def is_tick(record: Mapping[str, Any]) -> bool:
     return bool(record["type"] == TICK)
 
 
+# Records whose changes read or remove rows that earlier records wrote (a tick scores the
+# facts; a retention receipt removes expired rows): a batch writer writes what came before
+# them first and what comes after them afterwards.
+BATCH_BOUNDARIES = frozenset({TICK, "retention.purged"})
+
+
+def is_boundary(record: Mapping[str, Any]) -> bool:
+    return record["type"] in BATCH_BOUNDARIES
+
+
 def changes_for(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert]:
     """Facts for an event; for a tick, the day's scores from the facts as they stand now;
     and for every record its place in the audit trail."""

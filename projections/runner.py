@@ -29,7 +29,7 @@ from projections import late
 from projections import tables as t
 from projections.database import scalar
 from projections.errors import ReadModelOutdated
-from projections.fold import fold_record, is_tick, order, position_of
+from projections.fold import fold_record, is_boundary, is_tick, order, position_of
 from projections.keyring import Keyring
 from projections.scores import tick_day
 from projections.store import apply_changes
@@ -296,8 +296,8 @@ class _Batch:
             else:
                 self.stopped.add(message.partition)
             return
-        if is_tick(record):
-            self.flush()  # the tick reads the facts written before it
+        if is_boundary(record):
+            self.flush()  # a tick reads the facts written before it; a receipt removes them
         changes = self._fold(message, record)
         if changes is None:
             pass  # quarantined: the store refused the tick's scores
@@ -346,7 +346,7 @@ class _Batch:
         """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""
         if not self.careful:
             self.pending += changes
-            if changes and is_tick(message.record or {}):
+            if changes and is_boundary(message.record or {}):
                 self.flush()
             return True
         try:

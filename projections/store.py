@@ -13,7 +13,8 @@ import psycopg
 from psycopg import sql
 
 from projections.memory import merged
-from projections.tables import ALL_TABLES, Table, Upsert
+from projections.purge import LEARNER_DAY_TABLES, purge_params, purge_sql
+from projections.tables import ALL_TABLES, RETENTION_CUTS, Table, Upsert
 
 COPY_THRESHOLD = 64  # rows; above it COPY into a staging table beats executemany ~5x
 
@@ -72,6 +73,11 @@ def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -
     for table, rows in collapsed.items():
         _write(cur, schema, table, [tuple(row[c] for c in table.columns) for row in rows.values()])
         written += len(rows)
+    for cut in collapsed.get(RETENTION_CUTS, {}).values():
+        # A receipt's effect (projections/purge.py). The runner writes a receipt in a batch
+        # of its own, so nothing before or after it in the log shares this statement.
+        for table in LEARNER_DAY_TABLES:
+            cur.execute(purge_sql(schema, table), purge_params(cut["tenant_id"], cut["learner_events_before"]))
     return written
 
 

@@ -247,6 +247,14 @@ RETENTION_POLICIES = Table(
         ("hour", "integer"),
     ),
 )
+# Each retention.purged receipt, as written: writing a row removes the tenant's expired
+# learner-day rows (projections/purge.py), so the purge is part of the fold and of replays.
+RETENTION_CUTS = Table(
+    "retention_cuts",
+    (TENANT, ("sequence", "bigint")),
+    (("learner_events_before", "date"), ("mutations_before", "date")),
+    "keep_first",
+)
 
 # -- records the fold could not take (issue 8): one row per log record, keyed by where it sits ----
 QUARANTINE = Table(
@@ -339,6 +347,7 @@ ALL_TABLES: tuple[Table, ...] = (
     WEBHOOKS,
     NOTIFICATIONS,
     RETENTION_POLICIES,
+    RETENTION_CUTS,
     QUARANTINE,
     AUDIT_INDEX,
     LEGAL_HOLDS,

@@ -168,3 +168,13 @@ class EventData(BaseModel):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
     KIND: ClassVar[Kind]
+
+    def admission_problems(self) -> list[tuple[str, str, str]]:
+        """Rules a *new* record must meet beyond its schema: ``(field, rule, message)`` each.
+
+        Checked when a record enters the log (HTTP and inbox alike, in
+        ``schemas.validation.validate_event``), never on the read path: a record the log
+        admitted before a rule existed stays readable, and replays stay equal to live folds.
+        The JSON Schema cannot say these, so each type's docstring does.
+        """
+        return []

@@ -155,7 +155,8 @@ class MentorAssigned(EventData):
 
 
 class ScoreWeights(BaseModel):
-    """Relative weights of the score's components (only their ratios matter)."""
+    """Relative weights of the score's components (only their ratios matter; not all four 0,
+    which ``TenantSettingsChanged`` checks when a record enters the log)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     signin: Int = Field(ge=0, le=1000)
@@ -173,6 +174,13 @@ class TenantSettingsChanged(EventData):
     weights: ScoreWeights | None = None
     at_risk_below: bounded_int(0, 100) | None = None  # type: ignore[valid-type]
     target: bounded_int(0, 100) | None = None  # type: ignore[valid-type]
+
+    def admission_problems(self) -> list[tuple[str, str, str]]:
+        """Weights may be 0 one by one, never all four: the score divides by their sum, so
+        all-zero weights would make every score 0 and every learner at risk."""
+        if self.weights is not None and not any(self.weights.model_dump().values()):
+            return [("data.weights", "weights_all_zero", "at least one weight must be above 0 (only ratios matter)")]
+        return []
 
 
 CAPABILITIES = ("exports.csv", "exports.pdf", "exports.bulk", "audit.export")

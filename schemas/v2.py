@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from schemas.types import ROLES, Email, EventData, Id, Name, Role
 
@@ -86,12 +86,14 @@ class UserRegistered(EventData):
     roles: list[Role] = Field(max_length=len(ROLES))
     personal: Sealed | Unsealed = Field(discriminator="alg")
 
-    @model_validator(mode="after")
-    def _sealed_at_the_door(self, info: ValidationInfo) -> UserRegistered:
-        # Reading the log accepts what was written before encryption; writing does not.
-        if isinstance(self.personal, Unsealed) and isinstance(info.context, dict) and info.context.get("door"):
-            raise ValueError("personal fields must be sealed (POST /v1/users seals them)")
-        return self
+    def admission_problems(self) -> list[tuple[str, str, str]]:
+        """A new record seals its personal fields; the log still reads the plaintext of records
+        written before encryption existed (v1, upcast)."""
+        if isinstance(self.personal, Unsealed):
+            return [
+                ("data.personal", "personal_not_sealed", "personal fields must be sealed (POST /v1/users seals them)")
+            ]
+        return []
 
 
 def user_registered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

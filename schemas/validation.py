@@ -155,10 +155,12 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
             )
         )
     try:
-        # "door": rules only for records entering the log (e.g. personal fields sealed).
-        data = model.model_validate(envelope.data, context={"door": True})
+        data = model.model_validate(envelope.data)
     except ValidationError as err:
         return Invalid(tuple(_problems(err, prefix="data.")))
+    admission = data.admission_problems()
+    if admission:
+        return Invalid(tuple(Problem(f, rule, message) for f, rule, message in admission))
     return Valid(envelope, data)
 
 

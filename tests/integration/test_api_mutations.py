@@ -89,6 +89,23 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
         assert ghost.status_code == 404 and "does not exist" in ghost.json()["detail"]
         again = client.post("/v1/tenants", headers=root, json={"tenant_id": "acme", "name": "Acme"})
         assert again.status_code == 409 and again.json()["rule"] == "tenant_exists"
+        # Directory ids are per tenant: a cohort or program the tenant lacks (another
+        # tenant's included) is refused naming the field, before anything reaches the log.
+        call("POST", "/v1/tenants", root, {"tenant_id": "beta", "name": "Beta"})
+        call("POST", "/v1/programs", beta_admin, {"program_id": "bp", "name": "B", "owner_id": "o"})
+        call("POST", "/v1/cohorts", beta_admin, {"cohort_id": "bc", "program_id": "bp", "name": "B"})
+        for path, body, field in (
+            ("/v1/enrolments", {"learner_id": "l1", "cohort_id": "bc"}, "data.cohort_id"),
+            ("/v1/enrolments", {"learner_id": "l1", "cohort_id": "nope"}, "data.cohort_id"),
+            ("/v1/cohorts", {"cohort_id": "c2", "program_id": "bp", "name": "C"}, "data.program_id"),
+        ):
+            unknown = client.post(path, headers=admin, json=body)
+            assert unknown.status_code == 422, unknown.text
+            assert (unknown.json()["field"], unknown.json()["rule"]) == (field, "unknown_reference")
+        assert (
+            client.post("/v1/enrolments", headers=beta_admin, json={"learner_id": "x", "cohort_id": "bc"}).status_code
+            == 202
+        )
         ready = client.get("/readyz").json()
         # Lag is in offsets: the log's transaction markers count, at most one per partition here.
         assert ready["ready"] is True and 0 <= ready["lag"]["log"] <= pipeline.kafka.partitions
@@ -104,6 +121,7 @@ def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: 
         # Nobody grants above their own rank, and platform_admin is no tenant's to grant.
         escalate = client.put("/v1/users/ada/roles/platform_admin", headers=ada)
         assert escalate.status_code == 403 and "identity provider" in escalate.json()["detail"]
+        assert escalate.json()["rule"] == "role_not_grantable" and escalate.json()["field"] == "data.role"
         assert client.put("/v1/users/bob/roles/platform_admin", headers=root).status_code == 403
         register = {"user_id": "eve", "display_name": "Eve", "email": "eve@acme.example", "roles": ["platform_admin"]}
         assert client.post("/v1/users", headers=ada, json=register).status_code == 403
@@ -119,7 +137,7 @@ def test_the_directory_governs_roles_from_the_revocations_position_on(pipeline: 
         assert gone.status_code == 202
         client.get("/v1/reports/engagement", headers=root, params={"min_position": gone.json()["position"]})
         refused = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})
-        assert refused.status_code == 403
+        assert refused.status_code == 403 and refused.json()["rule"] == "role_required"
         back = client.put("/v1/users/ada/roles/company_admin", headers=root)
         client.get("/v1/reports/engagement", headers=root, params={"min_position": back.json()["position"]})
         again = client.post("/v1/programs", headers=ada, json={"program_id": "p", "name": "P", "owner_id": "o"})

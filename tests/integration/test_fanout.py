@@ -70,8 +70,14 @@ def test_sigkilled_workers_deliver_each_notification_once(pipeline_settings: Set
         seed_history(client, settings)
         admin = bearer(settings, "acme", "admin-1", "company_admin")
         user = {"user_id": "admin-1", "display_name": "Ada Admin", "email": address, "roles": ["company_admin"]}
+        # Opting in before the directory has an address is accepted, with a warning saying so.
+        early = client.put("/v1/me/notification-preferences", headers=admin, json={"email": True})
+        assert early.status_code == 202 and "no e-mail address" in early.json()["warnings"][0]
+        assert client.get("/v1/me", headers=admin).json()["email_on_record"] is False
         assert client.post("/v1/users", headers=admin, json=user).status_code == 202
-        assert client.put("/v1/me/notification-preferences", headers=admin, json={"email": True}).status_code == 202
+        wait_until("the address on record", lambda: client.get("/v1/me", headers=admin).json()["email_on_record"])
+        opted = client.put("/v1/me/notification-preferences", headers=admin, json={"email": True})
+        assert opted.status_code == 202 and opted.json()["warnings"] == []
         hook = client.post(
             "/v1/webhooks", headers=admin, json={"url": receiver.url, "event_types": ["export.completed"]}
         )

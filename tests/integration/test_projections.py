@@ -197,3 +197,59 @@ def test_late_events_rescore_the_same_days_live_and_in_the_pure_fold(log_setting
     assert pg_rows(log_settings, fresh_db) == memory_rows(records)
     rescored = {row[1] for row in pg_rows(log_settings, fresh_db)["daily_scores"] if row[-2] == records[-1]["sequence"]}
     assert rescored == {shape.end - timedelta(days=n) for n in range(-1, 9)}, "back to the oldest late fact"
+
+
+def test_a_retention_receipt_removes_the_same_rows_live_in_replay_and_in_the_pure_fold(
+    log_settings: Settings, fresh_db: str
+) -> None:
+    """The receipt's fold (projections/purge.py): learner-day rows before the cutoff go, every
+    row of a learner an active hold keeps stays, rows written after the receipt stay; the
+    PostgreSQL writer (live and rebuilt) equals the memory fold, which renders the rule apart."""
+    from schemas.examples import EXAMPLE_DATA, cloud_event
+
+    shape = Shape(tenant="acme", learners=12, days=14)
+    events = list(history(shape)) + list(history(Shape(tenant="beta", learners=5, days=14, seed=3)))
+    start = datetime.combine(shape.end - timedelta(days=13), datetime.min.time(), UTC)
+    cutoff = shape.end - timedelta(days=6)
+
+    def hold(hold_id: str, scope: str, scope_id: str | None, **bounds: str) -> dict[str, Any]:
+        data = {"hold_id": hold_id, "scope": scope, "case_reference": "CASE-1", "reason": "Tribunal.", **bounds}
+        return cloud_event(
+            "legal_hold.placed",
+            data | ({"scope_id": scope_id} if scope_id else {}),
+            tenant="acme",
+            event_id=f"hold-{hold_id}",
+        )
+
+    day_two = (start + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    day_three = (start + timedelta(days=2, hours=23)).isoformat().replace("+00:00", "Z")
+    events += [
+        hold("h-learner", "learner", "acme-l1"),  # keeps acme-l1 whatever the day
+        hold("h-window", "learner", "acme-l2", from_time=day_two, to_time=day_three),  # a record in range: kept
+        hold("h-late", "learner", "acme-l3", from_time=cutoff.isoformat() + "T00:00:00Z"),  # only newer records
+        hold("h-gone", "learner", "acme-l4"),
+        cloud_event("legal_hold.released", {"hold_id": "h-gone", "reason": "Closed."}, tenant="acme", event_id="rel"),
+    ]
+    receipt = {
+        **EXAMPLE_DATA["retention.purged"],
+        "tenant_id": "acme",
+        "learner_events_before": cutoff.isoformat(),
+        "mutations_before": "2019-01-01",
+    }
+    events.append(cloud_event("retention.purged", receipt, tenant="acme", event_id="receipt-1"))
+    # After the receipt: a late sign-in on an old day stays (it was not there to be purged).
+    old = datetime.combine(shape.end - timedelta(days=12), datetime.min.time(), UTC) + timedelta(hours=9)
+    events.append(cloud_event("learner.signed_in", {"learner_id": "acme-l5"}, tenant="acme", event_id="late", time=old))
+    records = sequence(log_settings, events)
+    run_processor_until(log_settings, fresh_db, len(records))
+
+    live = pg_rows(log_settings, fresh_db)
+    assert live == memory_rows(records)
+    old_signins = {(row[1], row[2]) for row in live["signin_days"] if row[0] == "acme" and row[2] < cutoff}
+    assert {learner for learner, _ in old_signins} == {"acme-l1", "acme-l2", "acme-l5"}
+    assert {day for learner, day in old_signins if learner == "acme-l5"} == {old.date()}
+    assert any(row[0] == "beta" and row[2] < cutoff for row in live["signin_days"]), "another tenant untouched"
+    scored = {(row[2], row[1]) for row in live["daily_scores"] if row[0] == "acme"}  # key: tenant, day, learner
+    assert not any(learner == "acme-l4" and day < cutoff for learner, day in scored), "a released hold keeps nothing"
+    assert any(learner == "acme-l1" and day < cutoff for learner, day in scored)
+    assert rebuild(log_settings, database=fresh_db) == checksums(log_settings, database=fresh_db)

@@ -151,6 +151,7 @@ def test_auditor_and_ingest_roles_get_no_reports(client: TestClient, report_db: 
         response = get(client, report_db, "ta", "u", roles)
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["rule"] == "role_required"  # every 403 names the rule it applied
 
 
 @pytest.mark.parametrize("group_by", ["learner", "cohort", "program", "tenant"])
@@ -214,6 +215,7 @@ def test_csv_is_refused_when_the_capability_is_off(client: TestClient, report_db
     )
     refused = get(client, report_db, "acme", "admin", ["company_admin"], format="csv")
     assert refused.status_code == 403 and refused.json()["capability"] == "exports.csv"
+    assert refused.json()["rule"] == "capability_disabled"
     assert get(client, report_db, "acme", "admin", ["company_admin"]).status_code == 200
 
 

@@ -104,7 +104,7 @@ def test_the_door_takes_sealed_v2_and_refuses_plaintext_v2() -> None:
     assert isinstance(validate_event(sealed), Valid)
     plain = {"user_id": "u1", "roles": [], "personal": {"alg": "none", "display_name": "Ada", "email": "a@x.example"}}
     refused = validate_event({**sealed, "data": plain})
-    assert isinstance(refused, Invalid) and "must be sealed" in refused.reason
+    assert isinstance(refused, Invalid) and "personal_not_sealed" in refused.reason
 
 
 def test_a_v1_record_reads_as_v2_with_its_plaintext_marked_unsealed() -> None:

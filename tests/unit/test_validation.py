@@ -237,3 +237,20 @@ def test_the_fast_safety_check_refuses_what_nests_too_deep() -> None:
     for _ in range(MAX_DEPTH + 1):
         deep = [deep]
     assert not _all_safe(deep) and list(_unsafe(deep, ""))
+
+
+@given(st.fixed_dictionaries({name: st.integers(0, 3) for name in ("signin", "attendance", "progress", "submissions")}))
+def test_all_zero_weights_are_refused_on_admission_only(weights: dict[str, int]) -> None:
+    """All four weights at 0 would make every score 0: refused where records enter the log,
+    named by field and rule; the read path still reads such a record (replays stay equal)."""
+    from schemas.validation import validate_log_record
+
+    event = _event("tenant.settings_changed", {"weights": weights})
+    verdict = validate_event(event)
+    if any(weights.values()):
+        assert isinstance(verdict, Valid)
+    else:
+        assert isinstance(verdict, Invalid)
+        assert [(p.field, p.rule) for p in verdict.problems] == [("data.weights", "weights_all_zero")]
+    record = {**event, "sequence": 2, "appendedat": "2026-11-01T10:00:01Z", "prevhash": "0" * 64, "hash": "1" * 64}
+    assert isinstance(validate_log_record(record), Valid)
