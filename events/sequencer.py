@@ -31,11 +31,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from events.chain import jcs
 from events.deadletter import Origin, dead_letter, decode_json
 from events.errors import LogError
 from events.kafka import consumer_config, producer_config
@@ -56,7 +56,7 @@ class SequencerConfig:
     kafka: KafkaSettings
     instance_id: str = "0"
     dedupe_window: timedelta = timedelta(days=7)
-    batch_size: int = 1000
+    batch_size: int = 10000  # records per transaction at most; fewer when batch_timeout_s passes first
     batch_timeout_s: float = 0.05
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     contract: ContractSettings = field(default_factory=ContractSettings)
@@ -221,8 +221,11 @@ class Sequencer:
 
     def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> Counters:
         """Sequence until ``stop`` is set; ``on_batch`` is called after each committed batch."""
-        self.producer.init_transactions(60)
+        # Join the group first: the join goes on in the background while the transactional id
+        # is initialised (fencing our zombie), and assignments are served only in consume(),
+        # after init_transactions has returned.
         self.consumer.subscribe([self.inbox], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.producer.init_transactions(60)
         try:
             while not stop.is_set():
                 batch = self.consumer.consume(self.config.batch_size, self.config.batch_timeout_s)
@@ -306,68 +309,71 @@ class Sequencer:
                 self.consumer.seek(TopicPartition(self.inbox, partition, offset))
 
     def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> str:
-        """Handle one inbox record inside the open transaction; return what became of it."""
-        origin = Origin(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
-        with structlog.contextvars.bound_contextvars(
-            topic=origin.topic, partition=origin.partition, offset=origin.offset
-        ):
-            raw, problem = decode_json(msg.value())
-            tenant = raw.get("tenantid") if isinstance(raw, dict) else None
-            try:
-                judged = Invalid((problem,)) if problem else validate_event(raw)
-                if isinstance(judged, Valid):
-                    late = time_problem(
-                        judged.envelope.time,
-                        now,
-                        max_future=self.config.contract.max_future,
-                        horizon=self.config.contract.horizon,
-                    )
-                    judged = Invalid((late,)) if late else judged
-                if isinstance(judged, Invalid):
-                    self._dead_letter(msg, judged.problems, origin, now, tenant)
-                    return "dead_lettered"
-                tenant = judged.envelope.tenantid
-                owner = partition_for(tenant, self.partitions)
-                decision = None if owner != origin.partition else batch.decide(judged)
-            except Exception as err:
-                # A record the contract let in but we cannot number or hash: dead-letter it
-                # (deterministically, by its content) rather than fail every batch it is in.
-                log.error("sequencer.record_failed", error=repr(err))
-                failure = Problem("$", "internal_error", f"could not be sequenced: {type(err).__name__}: {err}")
-                self._dead_letter(msg, (failure,), origin, now, tenant)
-                return "dead_lettered"
-            if decision is None:
-                # Written with another partitioner: hand it to the sequencer that owns the tenant.
-                self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
-                log.info("sequencer.forwarded", tenant=tenant, owner=owner)
-                return "forwarded"
-            if isinstance(decision, Append):
-                self.producer.produce(
-                    self.log_topic,
-                    key=tenant.encode(),
-                    value=jcs(decision.record),
-                    partition=owner,
-                    on_delivery=self._delivered,
-                )
-                return "appended"
-            if isinstance(decision, Duplicate):
-                log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id)
-                return "duplicates"
-            self._dead_letter(msg, decision.problems, origin, now, tenant)
-            return "dead_lettered"
+        """Handle one inbox record inside the open transaction; return what became of it.
 
-    def _dead_letter(
-        self,
-        msg: Message,
-        problems: tuple[Problem, ...],
-        origin: Origin,
-        now: datetime,
-        tenant: object,
-    ) -> None:
+        The hot path binds no logging context (it cost more than the hash): the rare lines
+        it logs name the record's position themselves."""
+        raw, problem = decode_json(msg.value())
+        tenant = raw.get("tenantid") if isinstance(raw, dict) else None
+        try:
+            judged = Invalid((problem,)) if problem else validate_event(raw)
+            if isinstance(judged, Valid):
+                late = time_problem(
+                    judged.envelope.time,
+                    now,
+                    max_future=self.config.contract.max_future,
+                    horizon=self.config.contract.horizon,
+                )
+                judged = Invalid((late,)) if late else judged
+            if isinstance(judged, Invalid):
+                self._dead_letter(msg, judged.problems, now, tenant)
+                return "dead_lettered"
+            tenant = judged.envelope.tenantid
+            owner = _owner(tenant, self.partitions)
+            decision = None if owner != msg.partition() else batch.decide(judged)
+        except Exception as err:
+            # A record the contract let in but we cannot number or hash: dead-letter it
+            # (deterministically, by its content) rather than fail every batch it is in.
+            log.error("sequencer.record_failed", error=repr(err), **_position(msg))
+            failure = Problem("$", "internal_error", f"could not be sequenced: {type(err).__name__}: {err}")
+            self._dead_letter(msg, (failure,), now, tenant)
+            return "dead_lettered"
+        if decision is None:
+            # Written with another partitioner: hand it to the sequencer that owns the tenant.
+            self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
+            log.info("sequencer.forwarded", tenant=tenant, owner=owner, **_position(msg))
+            return "forwarded"
+        if isinstance(decision, Append):
+            self.producer.produce(
+                self.log_topic,
+                key=tenant.encode(),
+                value=decision.encoded,
+                partition=owner,
+                on_delivery=self._delivered,
+            )
+            return "appended"
+        if isinstance(decision, Duplicate):
+            log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id, **_position(msg))
+            return "duplicates"
+        self._dead_letter(msg, decision.problems, now, tenant)
+        return "dead_lettered"
+
+    def _dead_letter(self, msg: Message, problems: tuple[Problem, ...], now: datetime, tenant: object) -> None:
         tenant_id = tenant if isinstance(tenant, str) else None
+        origin = Origin(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
         self.producer.produce(
             self.dead_letters,
             key=tenant_id.encode() if tenant_id else None,
             value=dead_letter(msg.value(), problems, origin, now, tenant_id),
         )
-        log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500])
+        log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500], **_position(msg))
+
+
+@lru_cache(maxsize=65536)
+def _owner(tenant: str, partitions: int) -> int:
+    """The partition of ``tenant`` (murmur2 in Python costs more than a record's hash: remembered)."""
+    return partition_for(tenant, partitions)
+
+
+def _position(msg: Message) -> dict[str, object]:
+    return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}

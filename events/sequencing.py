@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.chain import GENESIS_HASH, loads_strict, record_hash
+from events.chain import GENESIS_HASH, jcs, loads_strict, record_hash
 from schemas.types import format_utc, parse_utc
 from schemas.v1 import TenantCreated
 from schemas.validation import Problem, Valid
@@ -30,6 +30,7 @@ class Head:
 @dataclass(frozen=True)
 class Append:
     record: dict[str, Any]
+    encoded: bytes  # the record's canonical JSON (RFC 8785): the bytes the log holds
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class Batch:
         record["hash"] = record_hash(record)
         self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
         self.new_ids.setdefault(tenant, {})[envelope.id] = appended
-        return Append(record)
+        return Append(record, jcs(record))
 
     def commit(self) -> None:
         state = self.state
