@@ -47,7 +47,9 @@ def _plain(value: Any) -> bool:
         values = value
     else:
         return kind in _SCALARS
-    return all(type(item) in _SCALARS or _plain(item) for item in values)
+    if _SCALARS.issuperset(map(type, values)):  # the usual leaf object, checked in C
+        return True
+    return all(_plain(item) for item in values if type(item) not in _SCALARS)
 
 
 def jcs(value: Any) -> bytes:
@@ -100,6 +102,23 @@ def canonical_bytes(record: Mapping[str, Any]) -> bytes:
 
 def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(record["prevhash"].encode("ascii") + canonical_bytes(record)).hexdigest()
+
+
+def seal(record: dict[str, Any]) -> bytes:
+    """Set the record's ``hash`` (:func:`record_hash`) and return the record's JCS bytes,
+    hash included: what the log holds. One check of the record serves both encodings
+    (a hash is plain ASCII and keeps a plain record plain)."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    if _plain(body):
+        try:
+            canonical = orjson.dumps(body, option=_ORJSON_JCS)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            record["hash"] = hashlib.sha256(record["prevhash"].encode("ascii") + canonical).hexdigest()
+            return orjson.dumps(record, option=_ORJSON_JCS)
+    record["hash"] = record_hash(record)
+    return jcs(record)
 
 
 @dataclass(frozen=True)

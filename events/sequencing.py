@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.chain import GENESIS_HASH, jcs, loads_strict, record_hash
+from events.chain import GENESIS_HASH, loads_strict, seal
 from schemas.types import format_utc, parse_utc
 from schemas.v1 import TenantCreated
 from schemas.validation import Problem, Valid
@@ -179,10 +179,10 @@ class Batch:
         record["sequence"] = head.sequence + 1 if head else 1
         record["appendedat"] = format_utc(appended)
         record["prevhash"] = head.hash if head else GENESIS_HASH
-        record["hash"] = record_hash(record)
+        encoded = seal(record)
         self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
         self.new_ids.setdefault(tenant, {})[envelope.id] = appended
-        return Append(record, jcs(record))
+        return Append(record, encoded)
 
     def commit(self) -> None:
         state = self.state

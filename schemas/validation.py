@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,37 @@ def _problems(err: ValidationError, prefix: str = "") -> list[Problem]:
 
 def _all_safe(value: object, depth: int = 0) -> bool:
     """True exactly when :func:`_unsafe` finds nothing: its fast path, building no paths
-    and no generators (every record the projections read passes through here)."""
+    and no generators (every record the sequencer and the projections read passes through
+    here). Containers of exact JSON types — what a JSON parser returns — are checked with
+    one regex search over all their strings; anything else takes :func:`_all_safe_each`."""
+    if type(value) is str:
+        return _FORBIDDEN.search(value) is None
+    texts: list[str] = []
+    items: Iterable[object]
+    if type(value) is dict:
+        texts = [key for key in value if type(key) is str]
+        if len(texts) != len(value):
+            return _all_safe_each(value, depth)
+        items = value.values()
+    elif type(value) is list:
+        items = value
+    else:
+        return _all_safe_each(value, depth)
+    if depth >= MAX_DEPTH:
+        return False
+    for item in items:
+        if type(item) is str:
+            texts.append(item)
+        elif type(item) is int:
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif item is not None and type(item) is not bool and not _all_safe(item, depth + 1):
+            return False
+    return _FORBIDDEN.search("".join(texts)) is None
+
+
+def _all_safe_each(value: object, depth: int = 0) -> bool:
+    """:func:`_all_safe` one value at a time, for any Python value (subclasses, odd keys)."""
     if isinstance(value, str):
         return _FORBIDDEN.search(value) is None
     if isinstance(value, bool) or value is None:
@@ -78,11 +108,11 @@ def _all_safe(value: object, depth: int = 0) -> bool:
         return False
     if isinstance(value, dict):
         for key, item in value.items():
-            if not (_all_safe(key, depth + 1) and _all_safe(item, depth + 1)):
+            if not (_all_safe_each(key, depth + 1) and _all_safe_each(item, depth + 1)):
                 return False
     elif isinstance(value, list):
         for item in value:
-            if not _all_safe(item, depth + 1):
+            if not _all_safe_each(item, depth + 1):
                 return False
     return True
 

@@ -10,7 +10,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.chain import GENESIS_HASH, ChainVerifier, canonical_bytes, jcs, loads_strict, record_hash
+from events.chain import GENESIS_HASH, ChainVerifier, canonical_bytes, jcs, loads_strict, record_hash, seal
 from events.sequencing import Append, SequencerState
 from schemas.examples import cloud_event
 from schemas.validation import Valid, validate_event
@@ -192,3 +192,19 @@ def test_gaps_and_reorders_are_breaks() -> None:
     assert verifier.feed(records[0]) is None
     broken = verifier.feed(records[2])
     assert broken is not None and "sequence 3 where 2 was expected" in broken.reason
+
+
+@settings(max_examples=500)
+@given(json_tree, st.sampled_from([GENESIS_HASH, "ab" * 32]))
+def test_sealing_hashes_and_encodes_as_the_reference_does(data: Any, prevhash: str) -> None:
+    record = {"id": "e1", "tenantid": "acme", "data": data, "sequence": 1, "prevhash": prevhash}
+    try:
+        body = rfc8785.dumps(record)
+    except (rfc8785.CanonicalizationError, ValueError, OverflowError):
+        with pytest.raises(ValueError):
+            seal(dict(record))
+        return
+    sealed = dict(record)
+    encoded = seal(sealed)
+    assert sealed["hash"] == hashlib.sha256(prevhash.encode() + body).hexdigest() == record_hash(sealed)
+    assert encoded == rfc8785.dumps(sealed)
