@@ -108,7 +108,7 @@ def seal(record: dict[str, Any]) -> bytes:
     """Set the record's ``hash`` (:func:`record_hash`) and return the record's JCS bytes,
     hash included: what the log holds. One check of the record serves both encodings
     (a hash is plain ASCII and keeps a plain record plain)."""
-    body = {k: v for k, v in record.items() if k != "hash"}
+    body = {k: v for k, v in record.items() if k != "hash"} if "hash" in record else record
     if _plain(body):
         try:
             canonical = orjson.dumps(body, option=_ORJSON_JCS)

@@ -252,7 +252,8 @@ class Sequencer:
 
     def _process(self, records: list[Message]) -> None:
         now = self.config.clock()
-        batches = {p: s.batch(now) for p, s in self.states.items()}
+        contract = self.config.contract
+        batches = {p: s.batch(now, contract.horizon, contract.max_future) for p, s in self.states.items()}
         first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
         outcomes: Counter[str] = Counter()
@@ -317,7 +318,7 @@ class Sequencer:
         tenant = raw.get("tenantid") if isinstance(raw, dict) else None
         try:
             judged = Invalid((problem,)) if problem else validate_event(raw)
-            if isinstance(judged, Valid):
+            if isinstance(judged, Valid) and not batch.earliest <= judged.envelope.time <= batch.latest:
                 late = time_problem(
                     judged.envelope.time,
                     now,

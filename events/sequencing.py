@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from events.chain import GENESIS_HASH, loads_strict, seal
@@ -71,6 +71,7 @@ class Checkpoint:
     recent_ids: dict[str, dict[str, datetime]]
 
 
+_EARLIEST, _LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 UNSAVED_IDS_LIMIT = 100_000  # ids kept for a checkpoint that could not be saved
 
 
@@ -145,8 +146,12 @@ class SequencerState:
             while ids and next(iter(ids.values())) < cutoff:
                 ids.popitem(last=False)
 
-    def batch(self, now: datetime) -> Batch:
-        return Batch(self, now)
+    def batch(self, now: datetime, horizon: timedelta | None = None, max_future: timedelta | None = None) -> Batch:
+        """A batch appending at ``now``; ``earliest``/``latest`` are the event times the
+        contract's bounds (``schemas.timebounds``) accept at ``now``, computed once."""
+        earliest = _shifted(now, -horizon) if horizon is not None else _EARLIEST
+        latest = _shifted(now, max_future) if max_future is not None else _LATEST
+        return Batch(self, now, earliest=earliest, latest=latest)
 
 
 @dataclass
@@ -155,8 +160,13 @@ class Batch:
 
     state: SequencerState
     now: datetime
+    earliest: datetime = _EARLIEST
+    latest: datetime = _LATEST
     heads: dict[str, Head] = field(default_factory=dict)
     new_ids: dict[str, dict[str, datetime]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._now_text = format_utc(self.now)  # the usual append time, formatted once per batch
 
     def _head(self, tenant: str) -> Head | None:
         return self.heads.get(tenant) or self.state.heads.get(tenant)
@@ -177,7 +187,7 @@ class Batch:
         appended = max(self.now, head.appended_at) if head else self.now
         record = valid.record
         record["sequence"] = head.sequence + 1 if head else 1
-        record["appendedat"] = format_utc(appended)
+        record["appendedat"] = self._now_text if appended == self.now else format_utc(appended)
         record["prevhash"] = head.hash if head else GENESIS_HASH
         encoded = seal(record)
         self.heads[tenant] = Head(record["sequence"], record["hash"], appended)
@@ -193,6 +203,14 @@ class Batch:
             state.unsaved.tenants.update(self.heads)
             state.unsaved.ids += [(tenant, i, at) for tenant, ids in self.new_ids.items() for i, at in ids.items()]
         state.evict(self.now)
+
+
+def _shifted(now: datetime, by: timedelta) -> datetime:
+    """``now + by``, clamped to the representable range (a bound of "no bound")."""
+    try:
+        return now + by
+    except OverflowError:
+        return _LATEST if by > timedelta(0) else _EARLIEST
 
 
 def _tenant_rule(valid: Valid, head: Head | None) -> Problem | None:

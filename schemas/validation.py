@@ -159,11 +159,13 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
     """
     if not isinstance(raw, dict):
         return Invalid((Problem("$", "object_type", "an event must be a JSON object"),))
-    problems = [
-        Problem(attr, "log_only", "is assigned by the log and must not be sent")
-        for attr in LOG_ATTRIBUTES
-        if attr in raw
-    ]
+    problems = []
+    if not raw.keys().isdisjoint(LOG_ATTRIBUTES):
+        problems = [
+            Problem(attr, "log_only", "is assigned by the log and must not be sent")
+            for attr in LOG_ATTRIBUTES
+            if attr in raw
+        ]
     if not _all_safe(raw):
         problems += _unsafe(raw, "")
     if problems:
