@@ -22,6 +22,7 @@ from api.deps import CurrentPrincipal, InboxDep, SettingsDep
 from api.logtail import LogTail
 from api.policy import append_refusal
 from api.problems import PROBLEM_JSON, Problem, problem_responses
+from events.chain import NOT_READ, read_fast
 from events.errors import LogError
 from events.idempotency import content_digest
 from events.inbox import encode
@@ -123,7 +124,12 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON (RFC 8259): UTF-8 only, and no ``NaN``/``Infinity`` literals."""
+    """Strict JSON (RFC 8259): UTF-8 only, and no ``NaN``/``Infinity`` literals. orjson reads
+    what it reads exactly as the standard library does (``events.chain.read_fast``); the
+    standard library reads the rest and says what is wrong."""
+    parsed = read_fast(body)
+    if parsed is not NOT_READ:
+        return parsed
     try:
         return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

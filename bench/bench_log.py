@@ -12,6 +12,7 @@ import argparse
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -69,29 +70,61 @@ def raw_produce(settings: Settings, events: list[dict]) -> None:
     producer.flush(60)
 
 
-def run_sequencer_until(settings: Settings, expected: int) -> None:
+@dataclass
+class Watch:
+    """When a sequencer committed its first batch, and when the log held every record."""
+
+    sequencer: Sequencer
+    expected: int
+    done: threading.Event = field(default_factory=threading.Event)
+    first_at: float = 0.0
+    first_count: int = 0
+    done_at: float = 0.0
+
+    def on_batch(self) -> None:
+        now, appended = time.perf_counter(), self.sequencer.counters.appended
+        if not self.first_at:
+            self.first_at, self.first_count = now, appended
+        if appended >= self.expected and not self.done_at:
+            self.done_at = now
+            self.done.set()
+
+    def steady(self, name: str) -> Rate:
+        """The rate after the first committed batch: start-up (transactions, group join,
+        recovery) and that batch left out."""
+        return Rate(name, self.expected - self.first_count, self.done_at - self.first_at)
+
+
+def run_sequencer_until(settings: Settings, expected: int) -> Watch:
     stop = threading.Event()
-    sequencer = Sequencer(SequencerConfig(settings.kafka))
-    thread = threading.Thread(target=sequencer.run, args=(stop,))
+    watch = Watch(Sequencer(SequencerConfig(settings.kafka)), expected)
+    thread = threading.Thread(target=watch.sequencer.run, args=(stop, watch.on_batch))
     thread.start()
-    while sequencer.counters.appended < expected and thread.is_alive():
-        time.sleep(0.05)
+    while not watch.done.wait(0.05) and thread.is_alive():
+        pass
     stop.set()
     thread.join()
+    return watch
 
 
-def http_ingest_to_log(settings: Settings, events: list[dict], batch: int, clients: int) -> None:
+def http_ingest_to_log(
+    settings: Settings, events: list[dict], batch: int, clients: int, workers: int = 1
+) -> tuple[float, float]:
+    """Post ``events`` to a fresh `skillmind serve` while a sequencer runs; return the seconds
+    from the first POST of the learner events until the log held every record, and the
+    start-up before it (server, tenants, sequencer)."""
     token = mint_token(settings.api, tenant="t0", user="bench", roles=["platform_admin"])
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents-batch+json"}
-    with api_server(settings) as server:
+    began = time.perf_counter()
+    with api_server(settings, workers=workers) as server:
         url = f"{server.base_url}/v1/events"
         # Tenants first, so their events are not dead-lettered as unknown tenants.
         httpx.post(url, content=jcs(events[:TENANTS]), headers=headers, timeout=60)
         rest = events[TENANTS:]
         chunks = [rest[i : i + batch] for i in range(0, len(rest), batch)]
         stop = threading.Event()
-        sequencer = Sequencer(SequencerConfig(settings.kafka))
-        thread = threading.Thread(target=sequencer.run, args=(stop,))
+        watch = Watch(Sequencer(SequencerConfig(settings.kafka)), len(events))
+        thread = threading.Thread(target=watch.sequencer.run, args=(stop, watch.on_batch))
         thread.start()
         with httpx.Client(timeout=60) as client, ThreadPoolExecutor(clients) as pool:
 
@@ -99,11 +132,13 @@ def http_ingest_to_log(settings: Settings, events: list[dict], batch: int, clien
                 response = client.post(url, content=jcs(chunk), headers=headers)
                 assert response.status_code == 202, response.text
 
+            posting = time.perf_counter()
             list(pool.map(post, chunks))
-        while sequencer.counters.appended < len(events) and thread.is_alive():
-            time.sleep(0.05)
+        while not watch.done.wait(0.05) and thread.is_alive():
+            pass
         stop.set()
         thread.join()
+    return posting - began, watch.done_at - posting
 
 
 def main() -> None:
@@ -111,6 +146,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of `skillmind serve`")
     args = parser.parse_args()
 
     settings = isolated_settings()
@@ -123,20 +159,21 @@ def main() -> None:
     inbox = InboxWriter(settings.kafka)
     fill = timed("InboxWriter.append (acks=all, waits for acks)", len(events), lambda: inbox.append(events))
     inbox.close()
-    sequencing = timed(
-        "sequencer: inbox → log (transactions of 1000)",
-        len(events),
-        lambda: run_sequencer_until(settings, len(events)),
-    )
+    watches: list[Watch] = []
+    label = f"sequencer: inbox → log (transactions ≤ {SequencerConfig.batch_size:,})"
+    sequencing = timed(label, len(events), lambda: watches.append(run_sequencer_until(settings, len(events))))
+    steady = watches[0].steady("  the same after start-up and its first transaction")
 
     http_settings = isolated_settings()
     http_events = workload(args.events, "http")
+    phases: list[tuple[float, float]] = []
     http = timed(
-        f"HTTP batch ingest → log ({args.batch}/request, {args.clients} clients)",
+        f"HTTP batch ingest → log ({args.batch}/request, {args.clients} clients, {args.workers} worker(s))",
         len(http_events),
-        lambda: http_ingest_to_log(http_settings, http_events, args.batch, args.clients),
+        lambda: phases.append(http_ingest_to_log(http_settings, http_events, args.batch, args.clients, args.workers)),
     )
-    rates: list[Rate] = [fill, sequencing, http]
+    http_steady = Rate("  the same from the first POST (server up)", len(http_events) - TENANTS, phases[0][1])
+    rates: list[Rate] = [fill, sequencing, steady, http, http_steady]
     print(report(rates, baseline))
 
 

@@ -70,27 +70,57 @@ def _no_constants(name: str) -> Any:
 
 # Where orjson's reading could differ from the standard library's, the standard library reads:
 # integer literals of 19+ digits (orjson turns those beyond 64 bits into floats) and nesting
-# deep enough to meet either parser's recursion limit.
+# deep enough to meet either parser's recursion limit (orjson's is 1024, the standard
+# library's what is left of Python's 1000 frames).
 # One pass of bytes.translate marks digits "0" and openings "[" (a regex scan costs 3× as much).
 _MARKS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5B if b in (0x5B, 0x7B) else 0x20 for b in range(256))
 _LONG_DIGITS = b"0" * 19
-_NESTING_FOR_ORJSON = 512
+_SHALLOW = 512  # fewer openings than this cannot nest this deep
+NOT_READ: Any = object()  # read_fast could not read it as the standard library would
+
+
+def _depth_below(value: Any, limit: int) -> bool:
+    """True when ``value`` nests fewer than ``limit`` arrays and objects deep."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            item
+            for node in level
+            if type(node) is dict or type(node) is list
+            for item in (node.values() if type(node) is dict else node)
+        ]
+        if not level:
+            return True
+    return False
+
+
+def read_fast(value: bytes) -> Any:
+    """``value`` read by orjson when orjson reads it exactly as the standard library does
+    (a property test holds them equal), else :data:`NOT_READ` (the standard library must: it
+    reads, or says what is wrong)."""
+    marks = value.translate(_MARKS)
+    if _LONG_DIGITS in marks:
+        return NOT_READ
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return NOT_READ
+    if marks.count(b"[") >= _SHALLOW and not _depth_below(parsed, _SHALLOW):
+        return NOT_READ
+    return parsed
+
 
 
 def loads_strict(value: bytes) -> Any:
     """RFC 8259 JSON from UTF-8 bytes: no NaN/Infinity literals, no BOM guessing.
 
     Raises ``ValueError`` (``UnicodeDecodeError`` and ``json.JSONDecodeError`` are kinds of
-    it) and ``RecursionError`` for absurdly deep nesting. Read by orjson when the value is
-    one it reads exactly as the standard library does (a property test holds them equal);
-    anything orjson refuses is read again by the standard library, which says why.
+    it) and ``RecursionError`` for absurdly deep nesting. Read by orjson where it reads
+    exactly as the standard library does (:func:`read_fast`), else by the standard library.
     """
-    marks = value.translate(_MARKS)
-    if _LONG_DIGITS not in marks and marks.count(b"[") < _NESTING_FOR_ORJSON:
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            pass
+    parsed = read_fast(value)
+    if parsed is not NOT_READ:
+        return parsed
     # Decode as UTF-8 ourselves: json.loads(bytes) would guess UTF-16/32 from a BOM.
     return json.loads(value.decode("utf-8"), parse_constant=_no_constants)
 

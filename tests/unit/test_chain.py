@@ -119,6 +119,8 @@ def test_fast_parsing_refuses_what_the_standard_library_refuses(value: bytes) ->
         b"-0.0",
         b"\xed\xa0\x80",
         b"[" * 600 + b"]" * 600,
+        b"[" + b",".join([b'{"a":[1]}'] * 600) + b"]",
+        b"[" * 511 + b"]" * 511,
         b"[" * 5000 + b"]" * 5000,
         b"1" * 5000,
     ],
@@ -208,3 +210,13 @@ def test_sealing_hashes_and_encodes_as_the_reference_does(data: Any, prevhash: s
     encoded = seal(sealed)
     assert sealed["hash"] == hashlib.sha256(prevhash.encode() + body).hexdigest() == record_hash(sealed)
     assert encoded == rfc8785.dumps(sealed)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 5, 511, 512, 513])
+def test_depth_is_measured_exactly(depth: int) -> None:
+    from events.chain import _depth_below
+
+    value: Any = 7
+    for level in range(depth):  # each level also holds shallower siblings
+        value = [value, 1, []] if level % 2 else {"k": value, "j": "x"}
+    assert _depth_below(value, depth + 1) and not _depth_below(value, depth)
