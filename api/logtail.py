@@ -13,11 +13,14 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from events.chain import NOT_READ, read_fast
 from events.idempotency import content_digest
 from events.kafka import consumer_config
 from events.reader import partitions_of
@@ -25,6 +28,12 @@ from events.topics import topic_name
 from skillmind.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+
+
+def _loads(value: bytes) -> Any:
+    """JSON as ``json.loads`` reads it, by orjson where that reads the same (``events.chain``)."""
+    parsed = read_fast(value)
+    return json.loads(value) if parsed is NOT_READ else parsed
 
 
 @dataclass(frozen=True)
@@ -79,21 +88,20 @@ class LogTail:
             batch = [m for m in self._consumer.consume(1000, timeout=0.2) if m.error() is None]
             if not batch:
                 continue
+            # Read outside the lock: requests asking about their ids are not kept waiting.
+            landings = [self._landing(msg.topic() or "", msg.value() or b"") for msg in batch]
             with self._changed:
-                for msg in batch:
-                    landed = self._landing(msg.topic() or "", msg.value() or b"")
-                    if landed:
-                        self._landed[landed[0]] = landed[1]
+                self._landed.update(landed for landed in landings if landed)
                 while len(self._landed) > self._remember:
                     self._landed.popitem(last=False)
                 self._changed.notify_all()
 
     def _landing(self, topic: str, value: bytes) -> tuple[tuple[str, str], Landing] | None:
         try:
-            body = json.loads(value)
+            body = _loads(value)
             if topic == self.topics[0]:
                 return (body["tenantid"], body["id"]), Landing(body["sequence"], digest=content_digest(body))
-            original = json.loads(base64.b64decode(body["original_base64"]))
+            original = _loads(base64.b64decode(body["original_base64"]))
             rule = body["problems"][0]["rule"] if body.get("problems") else None
             return (original["tenantid"], original["id"]), Landing(None, body["reason"], rule)
         except (ValueError, KeyError, TypeError):
@@ -110,6 +118,16 @@ class LogTail:
         with self._changed:
             landing = self._landed.get((tenant, event_id))
         return landing.digest if landing is not None and landing.sequence is not None else None
+
+    def digests_in_log(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """:meth:`digest_in_log` of many ``(tenant, id)`` at once (one turn of the lock)."""
+        with self._changed:
+            landings = [(key, self._landed.get(key)) for key in keys]
+        return {
+            key: landing.digest
+            for key, landing in landings
+            if landing is not None and landing.sequence is not None and landing.digest is not None
+        }
 
     def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
         deadline = time.monotonic() + timeout_s
