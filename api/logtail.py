@@ -14,8 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -36,8 +35,10 @@ def _loads(value: bytes) -> Any:
     return json.loads(value) if parsed is NOT_READ else parsed
 
 
-@dataclass(frozen=True)
-class Landing:
+class Landing(NamedTuple):
+    """A tuple of plain values, so the collector stops tracking the many the tail remembers
+    (a dataclass each made every full collection of the API process walk them all)."""
+
     sequence: int | None  # its position in the tenant's log, when accepted
     refusal: str | None = None  # the dead-letter reason, when refused
     rule: str | None = None  # the first broken rule, e.g. "tenant_exists"

@@ -26,6 +26,7 @@ from events.kafka import producer_config
 from events.sequencer import Sequencer, SequencerConfig
 from events.topics import topic_name
 from schemas.examples import cloud_event
+from skillmind.runtime import tune_gc
 from skillmind.settings import Settings
 
 TENANTS = 20
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of `skillmind serve`")
     args = parser.parse_args()
 
+    tune_gc()  # as `skillmind run` does: this process hosts the sequencer
     settings = isolated_settings()
     events = workload(args.events, "seq")
     baseline = timed(
