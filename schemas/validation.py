@@ -41,8 +41,11 @@ class Valid:
     @property
     def record(self) -> dict[str, Any]:
         """The normalised JSON form that enters the log (defaults filled, times in Z form)."""
-        out = self.envelope.model_dump(mode="json", exclude_none=True)
-        out["data"] = self.data.model_dump(mode="json")
+        # The serializers themselves: model_dump's wrapper costs a third as much again.
+        out: dict[str, Any] = type(self.envelope).__pydantic_serializer__.to_python(
+            self.envelope, mode="json", exclude_none=True
+        )
+        out["data"] = type(self.data).__pydantic_serializer__.to_python(self.data, mode="json")
         return out
 
 

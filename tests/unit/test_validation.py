@@ -51,6 +51,15 @@ def test_example_is_valid(event_type: str) -> None:
     assert isinstance(validate_event(_event(event_type)), Valid)
 
 
+@pytest.mark.parametrize("event_type", TYPES)
+def test_the_record_is_the_models_json_dump(event_type: str) -> None:
+    judged = validate_event({**_event(event_type), "subject": None, "actor": "a-1"})
+    assert isinstance(judged, Valid)
+    expected = judged.envelope.model_dump(mode="json", exclude_none=True)
+    expected["data"] = judged.data.model_dump(mode="json")
+    assert list(judged.record.items()) == list(expected.items())
+
+
 CASES = [(t, f) for t in TYPES for f in _required(t)]
 
 
