@@ -110,7 +110,6 @@ def read_fast(value: bytes) -> Any:
     return parsed
 
 
-
 def loads_strict(value: bytes) -> Any:
     """RFC 8259 JSON from UTF-8 bytes: no NaN/Infinity literals, no BOM guessing.
 

@@ -97,6 +97,7 @@ class Sequencer:
         self.topic_id = topic_id(kafka, self.log_topic) if self.checkpoints else ""
         self._checkpointed_at = 0.0
         self.counters = Counters()
+        self._appends: list[tuple[int, bytes, bytes]] = []  # (partition, key, value) of the open batch
         self.consumer = Consumer(
             consumer_config(
                 kafka,
@@ -257,6 +258,7 @@ class Sequencer:
         first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
         outcomes: Counter[str] = Counter()
+        self._appends = []
         self.producer.begin_transaction()
         try:
             for msg in records:
@@ -269,6 +271,7 @@ class Sequencer:
             if not next_offsets:
                 self.producer.abort_transaction(60)
                 return
+            self._produce_appends()
             self.producer.send_offsets_to_transaction(
                 [TopicPartition(self.inbox, p, o) for p, o in next_offsets.items()],
                 self.consumer.consumer_group_metadata(),
@@ -286,6 +289,18 @@ class Sequencer:
             batch.commit()
         for outcome, count in outcomes.items():  # counted only once the transaction committed
             setattr(self.counters, outcome, getattr(self.counters, outcome) + count)
+
+    def _produce_appends(self) -> None:
+        """Produce the batch's log records, in order. Only each partition's last one asks for
+        a delivery report: its offset is all a checkpoint needs (one producer, in order), and
+        a Python callback per record cost more than its hash."""
+        last = {partition: i for i, (partition, _, _) in enumerate(self._appends)}
+        for i, (partition, key, value) in enumerate(self._appends):
+            if last[partition] == i:
+                self.producer.produce(self.log_topic, key, value, partition=partition, on_delivery=self._delivered)
+            else:
+                self.producer.produce(self.log_topic, key, value, partition=partition)
+        self._appends = []
 
     def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
         error: KafkaError = err.args[0]
@@ -345,13 +360,7 @@ class Sequencer:
             log.info("sequencer.forwarded", tenant=tenant, owner=owner, **_position(msg))
             return "forwarded"
         if isinstance(decision, Append):
-            self.producer.produce(
-                self.log_topic,
-                key=tenant.encode(),
-                value=decision.encoded,
-                partition=owner,
-                on_delivery=self._delivered,
-            )
+            self._appends.append((owner, tenant.encode(), decision.encoded))  # produced at the end of the batch
             return "appended"
         if isinstance(decision, Duplicate):
             log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id, **_position(msg))
