@@ -297,9 +297,11 @@ class Sequencer:
         last = {partition: i for i, (partition, _, _) in enumerate(self._appends)}
         for i, (partition, key, value) in enumerate(self._appends):
             if last[partition] == i:
-                self.producer.produce(self.log_topic, key, value, partition=partition, on_delivery=self._delivered)
+                self.producer.produce(
+                    self.log_topic, key=key, value=value, partition=partition, on_delivery=self._delivered
+                )
             else:
-                self.producer.produce(self.log_topic, key, value, partition=partition)
+                self.producer.produce(self.log_topic, key=key, value=value, partition=partition)
         self._appends = []
 
     def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
