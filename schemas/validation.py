@@ -76,8 +76,9 @@ def _all_safe(value: object, depth: int = 0) -> bool:
     texts: list[str] = []
     items: Iterable[object]
     if type(value) is dict:
-        texts = [key for key in value if type(key) is str]
-        if len(texts) != len(value):
+        try:
+            texts = ["".join(value)]  # every key at once; TypeError when one is not a string
+        except TypeError:
             return _all_safe_each(value, depth)
         items = value.values()
     elif type(value) is list:
