@@ -25,8 +25,7 @@ from api.policy import append_refusal
 from api.problems import PROBLEM_JSON, Problem, problem_responses
 from events.chain import NOT_READ, read_fast
 from events.errors import LogError
-from events.idempotency import content_digest
-from events.inbox import encode
+from events.idempotency import encoded_with_digest
 from projections.engagement import ScoreSettings
 from projections.facts import fact_day
 from projections.late import SHORTEST_WINDOW_DAYS, counts_in_stored_scores
@@ -175,29 +174,44 @@ def _rejected(index: int, raw: Any, problems: tuple[ValidationProblem, ...]) -> 
     return _Result(index, event_id, "rejected", [_problem(p.field, p.rule, p.message) for p in problems])
 
 
-def _judge(
-    index: int, raw: Any, principal: Principal, now: datetime, contract: ContractSettings
-) -> _Candidate | _Result:
+@dataclass(frozen=True)
+class _Clock:
+    """The request's time and the event times the contract accepts at it, computed once."""
+
+    now: datetime
+    contract: ContractSettings
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def at(cls, now: datetime, contract: ContractSettings) -> _Clock:
+        return cls(now, contract, now - contract.horizon, now + contract.max_future)
+
+    def problem(self, value: datetime) -> ValidationProblem | None:
+        if self.earliest <= value <= self.latest:
+            return None
+        return time_problem(value, self.now, max_future=self.contract.max_future, horizon=self.contract.horizon)
+
+
+def _judge(index: int, raw: Any, principal: Principal, clock: _Clock) -> _Candidate | _Result:
     """Validate, authorise, bound in time and encode one event; a rejection says why."""
     if isinstance(raw, dict):
         raw = {**raw, "actor": principal.user_id}
     judged = validate_event(raw)
     if isinstance(judged, Invalid):
         return _rejected(index, raw, judged.problems)
-    refusal = append_refusal(principal, judged.envelope, judged.data) or time_problem(
-        judged.envelope.time, now, max_future=contract.max_future, horizon=contract.horizon
-    )
+    refusal = append_refusal(principal, judged.envelope, judged.data) or clock.problem(judged.envelope.time)
     if refusal:
         return _rejected(index, raw, (refusal,))
     record = judged.record
     try:
-        message = encode(record)
+        value, digest = encoded_with_digest(record)  # the inbox message is keyed as events.inbox.encode keys it
     except ValueError as err:  # e.g. an integer JCS (and JavaScript) cannot represent
         return _rejected(
             index, raw, (ValidationProblem("$", "not_encodable", f"cannot be encoded canonically: {err}"),)
         )
     key = (judged.envelope.tenantid, judged.envelope.id)
-    return _Candidate(index, key, content_digest(record), message, fact_day(record))
+    return _Candidate(index, key, digest, (record["tenantid"].encode(), value), fact_day(record))
 
 
 def _conflict(candidate: _Candidate, where: str) -> _Result:
@@ -239,7 +253,8 @@ def judge_request(
     is exactly what happens to its event."""
     items = _items(content_type, parse_json(body), settings.api.max_batch_events)
     now = datetime.now(UTC)
-    judged = [_judge(i, raw, principal, now, settings.contract) for i, raw in enumerate(items)]
+    clock = _Clock.at(now, settings.contract)
+    judged = [_judge(i, raw, principal, clock) for i, raw in enumerate(items)]
     candidates = [j for j in judged if isinstance(j, _Candidate)]
     results, messages = _settle(candidates, tail)
     _mark_late(results, candidates, now.date(), lambda tenants: window_days(pool, tenants))

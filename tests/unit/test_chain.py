@@ -220,3 +220,18 @@ def test_depth_is_measured_exactly(depth: int) -> None:
     for level in range(depth):  # each level also holds shallower siblings
         value = [value, 1, []] if level % 2 else {"k": value, "j": "x"}
     assert _depth_below(value, depth + 1) and not _depth_below(value, depth)
+
+
+@settings(max_examples=500)
+@given(json_tree)
+def test_encoding_with_the_digest_equals_encoding_and_digest_apart(data: Any) -> None:
+    from events.idempotency import content_digest, encoded_with_digest
+
+    record = {"id": "e1", "tenantid": "acme", "actor": "u1", "data": data, "type": "x.y"}
+    try:
+        expected = (jcs(record), content_digest(record))
+    except ValueError:
+        with pytest.raises(ValueError):
+            encoded_with_digest(record)
+        return
+    assert encoded_with_digest(record) == expected
