@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from events.chain import GENESIS_HASH, loads_strict, seal
 from schemas.types import format_utc, parse_utc
@@ -20,15 +20,13 @@ from schemas.v1 import TenantCreated
 from schemas.validation import Problem, Valid
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):  # one per record appended: a tuple is built in a third of a frozen dataclass's time
     sequence: int
     hash: str
     appended_at: datetime
 
 
-@dataclass(frozen=True)
-class Append:
+class Append(NamedTuple):  # one per record appended, like Head
     record: dict[str, Any]
     encoded: bytes  # the record's canonical JSON (RFC 8785): the bytes the log holds
 
