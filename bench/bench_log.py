@@ -9,11 +9,13 @@ confluent-kafka produce rate measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from confluent_kafka import Producer
@@ -92,6 +94,14 @@ class Watch:
     first_at: float = 0.0
     first_count: int = 0
     done_at: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the sequencer's thread, start-up included
+
+    def run(self, stop: threading.Event) -> None:
+        began = time.thread_time()
+        try:
+            self.sequencer.run(stop, self.on_batch)
+        finally:
+            self.cpu_s = time.thread_time() - began
 
     def on_batch(self) -> None:
         now, appended = time.perf_counter(), self.sequencer.counters.appended
@@ -110,7 +120,7 @@ class Watch:
 def run_sequencer_until(settings: Settings, expected: int) -> Watch:
     stop = threading.Event()
     watch = Watch(Sequencer(SequencerConfig(settings.kafka)), expected)
-    thread = threading.Thread(target=watch.sequencer.run, args=(stop, watch.on_batch))
+    thread = threading.Thread(target=watch.run, args=(stop,))
     thread.start()
     while not watch.done.wait(0.05) and thread.is_alive():
         pass
@@ -119,12 +129,27 @@ def run_sequencer_until(settings: Settings, expected: int) -> Watch:
     return watch
 
 
-def http_ingest_to_log(
-    settings: Settings, events: list[dict], batch: int, clients: int, workers: int = 1
-) -> tuple[float, float]:
-    """Post ``events`` to a fresh `skillmind serve` while a sequencer runs; return the seconds
-    from the first POST of the learner events until the log held every record, and the
-    start-up before it (server, tenants, sequencer)."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid`` and its children (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_s(int(child)) for child in children)
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    start_s: float  # server up, tenants posted, sequencer started
+    steady_s: float  # from the first POST of the learner events until the log held every record
+    server_cpu_s: float  # CPU of `skillmind serve` meanwhile (Linux)
+    sequencer_cpu_s: float
+
+
+def http_ingest_to_log(settings: Settings, events: list[dict], batch: int, clients: int, workers: int = 1) -> HttpRun:
+    """Post ``events`` to a fresh `skillmind serve` while a sequencer runs."""
     token = mint_token(settings.api, tenant="t0", user="bench", roles=["platform_admin"])
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/cloudevents-batch+json"}
     began = time.perf_counter()
@@ -136,7 +161,7 @@ def http_ingest_to_log(
         chunks = [rest[i : i + batch] for i in range(0, len(rest), batch)]
         stop = threading.Event()
         watch = Watch(Sequencer(SequencerConfig(settings.kafka)), len(events))
-        thread = threading.Thread(target=watch.sequencer.run, args=(stop, watch.on_batch))
+        thread = threading.Thread(target=watch.run, args=(stop,))
         thread.start()
         with httpx.Client(timeout=60) as client, ThreadPoolExecutor(clients) as pool:
 
@@ -144,13 +169,14 @@ def http_ingest_to_log(
                 response = client.post(url, content=jcs(chunk), headers=headers)
                 assert response.status_code == 202, response.text
 
-            posting = time.perf_counter()
+            posting, server_cpu = time.perf_counter(), process_cpu_s(server.pid)
             list(pool.map(post, chunks))
         while not watch.done.wait(0.05) and thread.is_alive():
             pass
+        server_cpu = process_cpu_s(server.pid) - server_cpu
         stop.set()
         thread.join()
-    return posting - began, watch.done_at - posting
+    return HttpRun(posting - began, watch.done_at - posting, server_cpu, watch.cpu_s)
 
 
 def main() -> None:
@@ -184,15 +210,21 @@ def main() -> None:
 
     http_settings = isolated_settings()
     http_events = workload(args.events, "http")
-    phases: list[tuple[float, float]] = []
+    phases: list[HttpRun] = []
     http = timed(
         f"HTTP batch ingest → log ({args.batch}/request, {args.clients} clients, {args.workers} worker(s))",
         len(http_events),
         lambda: phases.append(http_ingest_to_log(http_settings, http_events, args.batch, args.clients, args.workers)),
     )
-    http_steady = Rate("  the same from the first POST (server up)", len(http_events) - TENANTS, phases[0][1])
+    http_steady = Rate("  the same from the first POST (server up)", len(http_events) - TENANTS, phases[0].steady_s)
     rates: list[Rate] = [warm, fill, sequencing, steady, http, http_steady]
     print(report(rates, baseline))
+    per_event = 1e6 / len(events)
+    print(
+        f"CPU per event: sequencer thread {watches[0].cpu_s * per_event:.1f} µs (start-up included); "
+        f"during HTTP ingest, `skillmind serve` {phases[0].server_cpu_s * per_event:.1f} µs, "
+        f"sequencer thread {phases[0].sequencer_cpu_s * per_event:.1f} µs"
+    )
 
 
 if __name__ == "__main__":
