@@ -1,13 +1,15 @@
 """The sequencer: inbox → canonical log, exactly once, with Kafka transactions.
 
-Each batch is one transaction (consume-transform-produce):
+Each batch (up to ``batch_size`` records, or what came within ``batch_timeout_s``) is one
+transaction (consume-transform-produce):
 
 1. begin the transaction;
-2. for each inbox record: validate, dedupe, number and chain it, and produce it to
-   the log partition of its tenant — or produce a dead letter, or forward a
-   misrouted record to its owner's inbox partition;
-3. ``send_offsets_to_transaction`` with the consumer's group metadata (fences zombies);
-4. commit; only then merge the batch's decisions into the in-memory state.
+2. for each inbox record: validate, dedupe, number and chain it for the log partition of
+   its tenant — or produce a dead letter, or forward a misrouted record to its owner's
+   inbox partition;
+3. produce the batch's log records, in order (each partition's last with a delivery report);
+4. ``send_offsets_to_transaction`` with the consumer's group metadata (fences zombies);
+5. commit; only then merge the batch's decisions into the in-memory state.
 
 If anything fails before the commit, the transaction is aborted, the staged state
 is dropped and the consumer rewinds to the batch's first offsets — the log and the
