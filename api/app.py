@@ -65,8 +65,10 @@ def app_from_environment() -> FastAPI:
     """The app of one of the ``skillmind serve --workers N`` processes: each builds its own
     settings from the environment (``SKILLMIND_*``, as the CLI does) and its own adapters."""
     from skillmind.logging import configure_logging
+    from skillmind.runtime import tune_gc
     from skillmind.settings import load_settings
 
+    tune_gc()
     settings = load_settings()
     configure_logging(settings.log_level, json=True if settings.env == "production" else None)
     return create_app(settings)

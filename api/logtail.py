@@ -13,11 +13,13 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from events.chain import NOT_READ, read_fast
 from events.idempotency import content_digest
 from events.kafka import consumer_config
 from events.reader import partitions_of
@@ -27,8 +29,16 @@ from skillmind.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Landing:
+def _loads(value: bytes) -> Any:
+    """JSON as ``json.loads`` reads it, by orjson where that reads the same (``events.chain``)."""
+    parsed = read_fast(value)
+    return json.loads(value) if parsed is NOT_READ else parsed
+
+
+class Landing(NamedTuple):
+    """A tuple of plain values, so the collector stops tracking the many the tail remembers
+    (a dataclass each made every full collection of the API process walk them all)."""
+
     sequence: int | None  # its position in the tenant's log, when accepted
     refusal: str | None = None  # the dead-letter reason, when refused
     rule: str | None = None  # the first broken rule, e.g. "tenant_exists"
@@ -80,13 +90,14 @@ class LogTail:
             batch = [m for m in self._consumer.consume(1000, timeout=0.2) if m.error() is None]
             if not batch:
                 continue
+            # Read outside the lock: requests asking about their ids are not kept waiting.
+            landings = [self._landing(msg.topic() or "", msg.value() or b"") for msg in batch]
             with self._changed:
-                for msg in batch:
-                    landed = self._landing(msg.topic() or "", msg.value() or b"")
+                for landed in landings:
                     if landed:
                         self._landed[landed[0]] = landed[1]
                         tenant, sequence = landed[0][0], landed[1].sequence
-                        if isinstance(sequence, int) and sequence > self._heads.get(tenant, 0):
+                        if sequence is not None and sequence > self._heads.get(tenant, 0):
                             self._heads[tenant] = sequence
                 while len(self._landed) > self._remember:
                     self._landed.popitem(last=False)
@@ -94,10 +105,10 @@ class LogTail:
 
     def _landing(self, topic: str, value: bytes) -> tuple[tuple[str, str], Landing] | None:
         try:
-            body = json.loads(value)
+            body = _loads(value)
             if topic == self.topics[0]:
                 return (body["tenantid"], body["id"]), Landing(body["sequence"], digest=content_digest(body))
-            original = json.loads(base64.b64decode(body["original_base64"]))
+            original = _loads(base64.b64decode(body["original_base64"]))
             rule = body["problems"][0]["rule"] if body.get("problems") else None
             return (original["tenantid"], original["id"]), Landing(None, body["reason"], rule)
         except (ValueError, KeyError, TypeError):
@@ -119,6 +130,16 @@ class LogTail:
         """The highest sequence of ``tenant`` this replica has seen appended since it started."""
         with self._changed:
             return self._heads.get(tenant)
+
+    def digests_in_log(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """:meth:`digest_in_log` of many ``(tenant, id)`` at once (one turn of the lock)."""
+        with self._changed:
+            landings = [(key, self._landed.get(key)) for key in keys]
+        return {
+            key: landing.digest
+            for key, landing in landings
+            if landing is not None and landing.sequence is not None and landing.digest is not None
+        }
 
     def wait(self, tenant: str, event_id: str, timeout_s: float) -> Landing | None:
         deadline = time.monotonic() + timeout_s

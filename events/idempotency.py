@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from events.chain import jcs
+from events.chain import jcs, jcs_pair
 from schemas.envelope import LOG_ATTRIBUTES
 
 _NOT_CONTENT = frozenset((*LOG_ATTRIBUTES, "actor"))
@@ -23,3 +23,11 @@ def content_digest(record: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the JCS bytes of the writer's content of ``record``."""
     content = {k: v for k, v in record.items() if k not in _NOT_CONTENT}
     return hashlib.sha256(jcs(content)).hexdigest()
+
+
+def encoded_with_digest(record: dict[str, Any]) -> tuple[bytes, str]:
+    """``jcs(record)`` and ``content_digest(record)`` in one pass over the record. Raises
+    ``ValueError`` as :func:`events.chain.jcs` does for a record JCS cannot encode."""
+    content = {k: v for k, v in record.items() if k not in _NOT_CONTENT}
+    whole, part = jcs_pair(record, content)
+    return whole, hashlib.sha256(part).hexdigest()

@@ -38,12 +38,16 @@ def read_to_end(
     ``start_offset`` is one offset for every partition or one per partition."""
     wanted = list(partitions) if partitions is not None else partitions_of(kafka, topic)
     starts = start_offset if isinstance(start_offset, Mapping) else dict.fromkeys(wanted, start_offset)
-    consumer = Consumer(consumer_config(kafka, None, **{"enable.partition.eof": True}))
+    # The end of a partition is seen when a fetch comes back empty, after the broker has
+    # waited ``fetch.wait.max.ms`` for data (500 ms by default): a reader of the past need not wait.
+    consumer = Consumer(consumer_config(kafka, None, **{"enable.partition.eof": True, "fetch.wait.max.ms": 10}))
     try:
-        consumer.assign([TopicPartition(topic, p, starts[p]) for p in wanted])
-        pending = set(wanted)
+        pending = {p for p in wanted if not _nothing_after(consumer, topic, p, starts[p])}
+        consumer.assign([TopicPartition(topic, p, starts[p]) for p in pending])
         while pending:
-            for msg in consumer.consume(batch_size, timeout=1.0):
+            # consume() waits out its timeout unless ``batch_size`` records come: a short one,
+            # or the end of a partition's last few records costs a whole second each time.
+            for msg in consumer.consume(batch_size, timeout=0.1):
                 err = msg.error()
                 if err is None:
                     yield msg
@@ -55,3 +59,12 @@ def read_to_end(
         raise LogError(f"reading {topic} failed: {err}") from err
     finally:
         consumer.close()
+
+
+def _nothing_after(consumer: Consumer, topic: str, partition: int, start: int) -> bool:
+    """True when the partition holds no record at or after ``start`` (an offset, or the
+    beginning): one round trip instead of waiting for an empty fetch to say so."""
+    if start < 0 and start != OFFSET_BEGINNING:
+        return False
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    return max(start, low) >= high

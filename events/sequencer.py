@@ -1,13 +1,15 @@
 """The sequencer: inbox → canonical log, exactly once, with Kafka transactions.
 
-Each batch is one transaction (consume-transform-produce):
+Each batch (up to ``batch_size`` records, or what came within ``batch_timeout_s``) is one
+transaction (consume-transform-produce):
 
 1. begin the transaction;
-2. for each inbox record: validate, dedupe, number and chain it, and produce it to
-   the log partition of its tenant — or produce a dead letter, or forward a
-   misrouted record to its owner's inbox partition;
-3. ``send_offsets_to_transaction`` with the consumer's group metadata (fences zombies);
-4. commit; only then merge the batch's decisions into the in-memory state.
+2. for each inbox record: validate, dedupe, number and chain it for the log partition of
+   its tenant — or produce a dead letter, or forward a misrouted record to its owner's
+   inbox partition;
+3. produce the batch's log records, in order (each partition's last with a delivery report);
+4. ``send_offsets_to_transaction`` with the consumer's group metadata (fences zombies);
+5. commit; only then merge the batch's decisions into the in-memory state.
 
 If anything fails before the commit, the transaction is aborted, the staged state
 is dropped and the consumer rewinds to the batch's first offsets — the log and the
@@ -31,11 +33,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from events.chain import jcs
 from events.deadletter import Origin, dead_letter, decode_json
 from events.errors import LogError
 from events.kafka import consumer_config, producer_config
@@ -56,7 +58,7 @@ class SequencerConfig:
     kafka: KafkaSettings
     instance_id: str = "0"
     dedupe_window: timedelta = timedelta(days=7)
-    batch_size: int = 1000
+    batch_size: int = 10000  # records per transaction at most; fewer when batch_timeout_s passes first
     batch_timeout_s: float = 0.05
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     contract: ContractSettings = field(default_factory=ContractSettings)
@@ -97,6 +99,7 @@ class Sequencer:
         self.topic_id = topic_id(kafka, self.log_topic) if self.checkpoints else ""
         self._checkpointed_at = 0.0
         self.counters = Counters()
+        self._appends: list[tuple[int, bytes, bytes]] = []  # (partition, key, value) of the open batch
         self.consumer = Consumer(
             consumer_config(
                 kafka,
@@ -221,8 +224,11 @@ class Sequencer:
 
     def run(self, stop: threading.Event, on_batch: Callable[[], None] | None = None) -> Counters:
         """Sequence until ``stop`` is set; ``on_batch`` is called after each committed batch."""
-        self.producer.init_transactions(60)
+        # Join the group first: the join goes on in the background while the transactional id
+        # is initialised (fencing our zombie), and assignments are served only in consume(),
+        # after init_transactions has returned.
         self.consumer.subscribe([self.inbox], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.producer.init_transactions(60)
         try:
             while not stop.is_set():
                 batch = self.consumer.consume(self.config.batch_size, self.config.batch_timeout_s)
@@ -249,10 +255,12 @@ class Sequencer:
 
     def _process(self, records: list[Message]) -> None:
         now = self.config.clock()
-        batches = {p: s.batch(now) for p, s in self.states.items()}
+        contract = self.config.contract
+        batches = {p: s.batch(now, contract.horizon, contract.max_future) for p, s in self.states.items()}
         first_offsets: dict[int, int] = {}
         next_offsets: dict[int, int] = {}
         outcomes: Counter[str] = Counter()
+        self._appends = []
         self.producer.begin_transaction()
         try:
             for msg in records:
@@ -265,6 +273,7 @@ class Sequencer:
             if not next_offsets:
                 self.producer.abort_transaction(60)
                 return
+            self._produce_appends()
             self.producer.send_offsets_to_transaction(
                 [TopicPartition(self.inbox, p, o) for p, o in next_offsets.items()],
                 self.consumer.consumer_group_metadata(),
@@ -282,6 +291,20 @@ class Sequencer:
             batch.commit()
         for outcome, count in outcomes.items():  # counted only once the transaction committed
             setattr(self.counters, outcome, getattr(self.counters, outcome) + count)
+
+    def _produce_appends(self) -> None:
+        """Produce the batch's log records, in order. Only each partition's last one asks for
+        a delivery report: its offset is all a checkpoint needs (one producer, in order), and
+        a Python callback per record cost more than its hash."""
+        last = {partition: i for i, (partition, _, _) in enumerate(self._appends)}
+        for i, (partition, key, value) in enumerate(self._appends):
+            if last[partition] == i:
+                self.producer.produce(
+                    self.log_topic, key=key, value=value, partition=partition, on_delivery=self._delivered
+                )
+            else:
+                self.producer.produce(self.log_topic, key=key, value=value, partition=partition)
+        self._appends = []
 
     def _abort(self, err: KafkaException, first_offsets: dict[int, int]) -> None:
         error: KafkaError = err.args[0]
@@ -306,68 +329,65 @@ class Sequencer:
                 self.consumer.seek(TopicPartition(self.inbox, partition, offset))
 
     def _sequence_one(self, msg: Message, batch: Batch, now: datetime) -> str:
-        """Handle one inbox record inside the open transaction; return what became of it."""
-        origin = Origin(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
-        with structlog.contextvars.bound_contextvars(
-            topic=origin.topic, partition=origin.partition, offset=origin.offset
-        ):
-            raw, problem = decode_json(msg.value())
-            tenant = raw.get("tenantid") if isinstance(raw, dict) else None
-            try:
-                judged = Invalid((problem,)) if problem else validate_event(raw)
-                if isinstance(judged, Valid):
-                    late = time_problem(
-                        judged.envelope.time,
-                        now,
-                        max_future=self.config.contract.max_future,
-                        horizon=self.config.contract.horizon,
-                    )
-                    judged = Invalid((late,)) if late else judged
-                if isinstance(judged, Invalid):
-                    self._dead_letter(msg, judged.problems, origin, now, tenant)
-                    return "dead_lettered"
-                tenant = judged.envelope.tenantid
-                owner = partition_for(tenant, self.partitions)
-                decision = None if owner != origin.partition else batch.decide(judged)
-            except Exception as err:
-                # A record the contract let in but we cannot number or hash: dead-letter it
-                # (deterministically, by its content) rather than fail every batch it is in.
-                log.error("sequencer.record_failed", error=repr(err))
-                failure = Problem("$", "internal_error", f"could not be sequenced: {type(err).__name__}: {err}")
-                self._dead_letter(msg, (failure,), origin, now, tenant)
-                return "dead_lettered"
-            if decision is None:
-                # Written with another partitioner: hand it to the sequencer that owns the tenant.
-                self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
-                log.info("sequencer.forwarded", tenant=tenant, owner=owner)
-                return "forwarded"
-            if isinstance(decision, Append):
-                self.producer.produce(
-                    self.log_topic,
-                    key=tenant.encode(),
-                    value=jcs(decision.record),
-                    partition=owner,
-                    on_delivery=self._delivered,
-                )
-                return "appended"
-            if isinstance(decision, Duplicate):
-                log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id)
-                return "duplicates"
-            self._dead_letter(msg, decision.problems, origin, now, tenant)
-            return "dead_lettered"
+        """Handle one inbox record inside the open transaction; return what became of it.
 
-    def _dead_letter(
-        self,
-        msg: Message,
-        problems: tuple[Problem, ...],
-        origin: Origin,
-        now: datetime,
-        tenant: object,
-    ) -> None:
+        The hot path binds no logging context (it cost more than the hash): the rare lines
+        it logs name the record's position themselves."""
+        raw, problem = decode_json(msg.value())
+        tenant = raw.get("tenantid") if isinstance(raw, dict) else None
+        try:
+            judged = Invalid((problem,)) if problem else validate_event(raw)
+            if isinstance(judged, Valid) and not batch.earliest <= judged.envelope.time <= batch.latest:
+                late = time_problem(
+                    judged.envelope.time,
+                    now,
+                    max_future=self.config.contract.max_future,
+                    horizon=self.config.contract.horizon,
+                )
+                judged = Invalid((late,)) if late else judged
+            if isinstance(judged, Invalid):
+                self._dead_letter(msg, judged.problems, now, tenant)
+                return "dead_lettered"
+            tenant = judged.envelope.tenantid
+            owner = _owner(tenant, self.partitions)
+            decision = None if owner != msg.partition() else batch.decide(judged)
+        except Exception as err:
+            # A record the contract let in but we cannot number or hash: dead-letter it
+            # (deterministically, by its content) rather than fail every batch it is in.
+            log.error("sequencer.record_failed", error=repr(err), **_position(msg))
+            failure = Problem("$", "internal_error", f"could not be sequenced: {type(err).__name__}: {err}")
+            self._dead_letter(msg, (failure,), now, tenant)
+            return "dead_lettered"
+        if decision is None:
+            # Written with another partitioner: hand it to the sequencer that owns the tenant.
+            self.producer.produce(self.inbox, key=tenant.encode(), value=msg.value(), partition=owner)
+            log.info("sequencer.forwarded", tenant=tenant, owner=owner, **_position(msg))
+            return "forwarded"
+        if isinstance(decision, Append):
+            self._appends.append((owner, tenant.encode(), decision.encoded))  # produced at the end of the batch
+            return "appended"
+        if isinstance(decision, Duplicate):
+            log.debug("sequencer.duplicate", tenant=tenant, event_id=decision.event_id, **_position(msg))
+            return "duplicates"
+        self._dead_letter(msg, decision.problems, now, tenant)
+        return "dead_lettered"
+
+    def _dead_letter(self, msg: Message, problems: tuple[Problem, ...], now: datetime, tenant: object) -> None:
         tenant_id = tenant if isinstance(tenant, str) else None
+        origin = Origin(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
         self.producer.produce(
             self.dead_letters,
             key=tenant_id.encode() if tenant_id else None,
             value=dead_letter(msg.value(), problems, origin, now, tenant_id),
         )
-        log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500])
+        log.info("sequencer.dead_lettered", reason="; ".join(str(p) for p in problems)[:500], **_position(msg))
+
+
+@lru_cache(maxsize=65536)
+def _owner(tenant: str, partitions: int) -> int:
+    """The partition of ``tenant`` (murmur2 in Python costs more than a record's hash: remembered)."""
+    return partition_for(tenant, partitions)
+
+
+def _position(msg: Message) -> dict[str, object]:
+    return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}

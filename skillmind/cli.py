@@ -193,7 +193,9 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     import uvicorn
 
     from api.app import create_app
+    from skillmind.runtime import tune_gc
 
+    tune_gc()  # this process's own app (one worker); each of several workers tunes its own
     # Several workers each build their own app (and pool, producer, log tail) in their process.
     app: Any = create_app(settings) if workers == 1 else "api.app:app_from_environment"
     uvicorn.run(
@@ -218,8 +220,10 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 @click.pass_obj
 def run(settings: Settings, components: tuple[str, ...], instance: str) -> None:
     """Run the stream processors (all by default) until SIGINT/SIGTERM."""
+    from skillmind.runtime import tune_gc
     from skillmind.supervisor import run_components
 
+    tune_gc()
     with operator_errors():
         run_components(settings, components or tuple(sorted(COMPONENTS)), instance)
 

@@ -98,3 +98,40 @@ def test_time_is_bounded_by_the_clock(offset: timedelta, rule: str | None) -> No
 def test_year_9999_is_in_the_future() -> None:
     problem = time_problem(parse_utc("9999-12-31T23:59:59Z"), NOW, **BOUNDS)
     assert problem is not None and problem.rule == "time_in_future"
+
+
+def _parse_utc_by_fields(value: str) -> datetime:
+    """``parse_utc`` without its fast path: the date-time built from the regex's fields."""
+    from schemas.types import _RFC3339_UTC
+
+    match = _RFC3339_UTC.fullmatch(value)
+    assert match is not None and match[8] in ("Z", "+00:00")
+    fraction = (match[7] or "0")[:6].ljust(6, "0")
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    return datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=UTC)
+
+
+_digits = st.text(alphabet="0123456789", min_size=2, max_size=2)
+
+
+@given(
+    st.text(alphabet="0123456789", min_size=4, max_size=4),
+    _digits,
+    _digits,
+    _digits,
+    _digits,
+    _digits,
+    st.sampled_from(["Z", "+00:00"]),
+)
+def test_the_fast_path_of_parse_utc_reads_and_refuses_as_the_fields_do(
+    year: str, month: str, day: str, hour: str, minute: str, second: str, zone: str
+) -> None:
+    value = f"{year}-{month}-{day}T{hour}:{minute}:{second}{zone}"
+    try:
+        expected = _parse_utc_by_fields(value)
+    except ValueError:
+        with pytest.raises(ValueError, match="is not a real date and time"):
+            parse_utc(value)
+        return
+    parsed = parse_utc(value)
+    assert parsed == expected and parsed.tzinfo is UTC and format_utc(parsed) == format_utc(expected)

@@ -51,6 +51,15 @@ def test_example_is_valid(event_type: str) -> None:
     assert isinstance(validate_event(_event(event_type)), Valid)
 
 
+@pytest.mark.parametrize("event_type", TYPES)
+def test_the_record_is_the_models_json_dump(event_type: str) -> None:
+    judged = validate_event({**_event(event_type), "subject": None, "actor": "a-1"})
+    assert isinstance(judged, Valid)
+    expected = judged.envelope.model_dump(mode="json", exclude_none=True)
+    expected["data"] = judged.data.model_dump(mode="json")
+    assert list(judged.record.items()) == list(expected.items())
+
+
 CASES = [(t, f) for t in TYPES for f in _required(t)]
 
 
@@ -222,11 +231,51 @@ _json_values = st.recursive(
 )
 
 
+MAX_DEPTH_FOR_TESTS = 18
+
+
 @settings(max_examples=400)
 @given(_json_values)
 def test_the_fast_safety_check_agrees_with_the_full_scan(value: object) -> None:
     from schemas.validation import _all_safe, _unsafe
 
+    assert _all_safe(value) == (not list(_unsafe(value, "")))
+
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+_any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=4)
+_odd_leaf = (
+    _any_text
+    | st.integers(-(2**54), 2**54)
+    | st.none()
+    | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _any_text.map(_Text)
+    | st.integers(-(2**54), 2**54).map(_Number)
+    | st.builds(object)
+)
+_odd_key = _any_text | st.integers(-(2**54), 2**54) | st.none() | st.booleans() | st.floats() | _any_text.map(_Text)
+_odd_values = st.recursive(
+    _odd_leaf,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_odd_key, children, max_size=3),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=1000)
+@given(_odd_values, st.integers(0, MAX_DEPTH_FOR_TESTS))
+def test_the_fast_safety_check_agrees_with_the_full_scan_on_any_python_value(value: object, wrap: int) -> None:
+    from schemas.validation import _all_safe, _unsafe
+
+    for _ in range(wrap):  # near the depth limit, on either side of it
+        value = [value] if wrap % 2 else {"k": value}
     assert _all_safe(value) == (not list(_unsafe(value, "")))
 
 
