@@ -8,11 +8,9 @@ the log: it is shown once, stored apart (``webhook_secrets``), and never appende
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -24,6 +22,7 @@ from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader
 from api.mutations import Accepted, WaitParam, append_mutation
 from api.problems import Problem, problem_responses
+from jobs.webhooks import url_refusal
 from projections.capabilities import capability_states
 from schemas.types import Id
 from schemas.v1 import WebhookSubscribed
@@ -212,35 +211,6 @@ class Delivery(BaseModel):
 
 class DeliveryList(BaseModel):
     items: list[Delivery]
-
-
-def url_refusal(url: str, allow_private: bool) -> str | None:
-    """Why a webhook URL may not be called from inside our network, or None.
-
-    Literal loopback, private, link-local (cloud metadata), multicast and reserved addresses
-    and ``localhost`` are refused unless ``api.webhook_private_targets`` is on; DNS names are
-    not resolved here — production deployments route webhooks through an egress proxy."""
-    if allow_private:
-        return None
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError as err:  # e.g. a malformed IP literal
-        return f"not a URL: {err}"
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"{host} is this machine"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-    ):
-        return f"{host} is not a public address"
-    return None
 
 
 def _admin(principal: Principal) -> None:

@@ -115,7 +115,7 @@ class WebhookEffect:
         return self._conn, self._http
 
     def __call__(self, job: Mapping[str, Any]) -> None:
-        from jobs.webhooks import send_webhook
+        from jobs.webhooks import send_webhook, url_refusal
 
         tenant, webhook_id = job["_tenant"], job["webhook_id"]
         conn, http = self._connections()
@@ -127,6 +127,11 @@ class WebhookEffect:
         if hook is None or hook[1] != "active":
             raise PermanentError(f"webhook {webhook_id} is {hook[1] if hook else 'unknown'}")
         url, _, secret = hook
+        # Checked again at delivery: a subscription made before a rule existed must not reach
+        # inside the network either.
+        refusal = url_refusal(url, self.settings.api.webhook_private_targets)
+        if refusal:
+            raise PermanentError(f"not delivered: {refusal} (rule private_address)")
         timestamp = datetime.now(UTC)  # of this attempt: receivers refuse stale timestamps
         result = send_webhook(
             url, secret, msg_id=job["_key"], timestamp=timestamp, payload=job["body"], timeout_s=10, client=http

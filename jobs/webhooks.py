@@ -15,8 +15,11 @@ following one would let it point our requests anywhere.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import re
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -99,6 +102,62 @@ def classify(status_code: int) -> Outcome:
     if status_code in (408, 429) or status_code >= 500:
         return Outcome.RETRYABLE
     return Outcome.PERMANENT
+
+
+def url_refusal(url: str, allow_private: bool) -> str | None:
+    """Why a webhook URL may not be called from inside our network, or None.
+
+    Literal loopback, private, link-local (cloud metadata), multicast and reserved addresses
+    and ``localhost`` are refused unless ``api.webhook_private_targets`` is on; DNS names are
+    not resolved here — production deployments route webhooks through an egress proxy."""
+    if allow_private:
+        return None
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError as err:  # e.g. a malformed IP literal
+        return f"not a URL: {err}"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is this machine"
+    address = ip_literal(host)
+    if address is None:
+        return None
+    if not is_public(address):
+        return f"{host} is not a public address ({address})"
+    return None
+
+
+# What HTTP clients and the C library read as an IPv4 address besides the dotted quad:
+# 2130706433, 0x7f000001, 0177.0.0.1, 127.1, 0 (inet_aton's legacy forms).
+_LEGACY_IPV4 = re.compile(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` names literally (in any form a client would connect to), or
+    None for a DNS name. IPv4-mapped IPv6 addresses are their IPv4 address."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _LEGACY_IPV4.fullmatch(host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Not loopback, private, link-local (cloud metadata), multicast, reserved or unspecified."""
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
 
 
 def send_webhook(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.notifications import url_refusal
+from jobs.webhooks import url_refusal
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,16 @@ from api.notifications import url_refusal
         "http://[::1]/hook",
         "http://localhost:8000/",
         "https://192.168.1.1/x",
+        # the legacy IPv4 forms clients still connect to (found by a new-user trial)
+        "http://2130706433:18765/ssrf",
+        "http://0/x",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://10.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://0.0.0.0/",
     ],
 )
 def test_internal_targets_are_refused(url: str) -> None:
@@ -26,3 +36,8 @@ def test_internal_targets_are_refused(url: str) -> None:
 def test_public_targets_pass() -> None:
     assert url_refusal("https://hooks.example.com/skillmind", allow_private=False) is None
     assert url_refusal("https://93.184.216.34/x", allow_private=False) is None
+
+
+@pytest.mark.parametrize("host", ["face.bad", "1.2.3.4.5", "hooks.example.com", "8.8.8.8", "93.184.216.34"])
+def test_dns_names_and_public_addresses_are_not_refused(host: str) -> None:
+    assert url_refusal(f"https://{host}/hook", allow_private=False) is None
