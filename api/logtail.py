@@ -74,6 +74,8 @@ class LogTail:
         self._heads: dict[str, int] = {}  # highest sequence seen per tenant
         self._changed = threading.Condition()
         self._stop = threading.Event()
+        self._beat = time.monotonic()
+        self.failures = 0
         self._consumer = Consumer(consumer_config(kafka))
         # Explicit end offsets, resolved now: a write right after start-up is not missed.
         start = []
@@ -87,9 +89,27 @@ class LogTail:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch = [m for m in self._consumer.consume(1000, timeout=0.2) if m.error() is None]
-            if not batch:
-                continue
+            self._beat = time.monotonic()
+            try:
+                self._take(self._consumer.consume(1000, timeout=0.2))
+            except Exception:  # the tail must outlive any record or hiccup
+                # Without the tail every write answers `position: null` and repeats go
+                # unnoticed: log, count, go on (a new-user trial killed it with one record).
+                self.failures += 1
+                log.exception("logtail.batch_failed", failures=self.failures)
+                time.sleep(0.5)
+
+    def problem(self) -> str | None:
+        """Why this replica's log tail is not working, or None (for ``/readyz``)."""
+        if not self._thread.is_alive():
+            return "the API's log tail thread has stopped"
+        if time.monotonic() - self._beat > 30:
+            return f"the API's log tail has not polled for {time.monotonic() - self._beat:.0f} s"
+        return None
+
+    def _take(self, messages: list[Any]) -> None:
+        batch = [m for m in messages if m.error() is None]
+        if batch:
             # Read outside the lock: requests asking about their ids are not kept waiting.
             landings = [self._landing(msg.topic() or "", msg.value() or b"") for msg in batch]
             with self._changed:
@@ -111,8 +131,10 @@ class LogTail:
             original = _loads(base64.b64decode(body["original_base64"]))
             rule = body["problems"][0]["rule"] if body.get("problems") else None
             return (original["tenantid"], original["id"]), Landing(None, body["reason"], rule)
-        except (ValueError, KeyError, TypeError):
-            return None  # a dead letter that is not even an event: nobody waits for it
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+            # A dead letter that is not even an event (or nests too deep to read): nobody
+            # waits for it.
+            return None
 
     def appended(self, tenant: str, event_id: str) -> bool:
         """True when this replica has seen the event in the log (accepted, not refused)."""

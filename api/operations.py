@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from psycopg import sql
@@ -54,8 +54,10 @@ def _service_checks(settings: Settings, pool: Any) -> dict[str, str]:
     return checks
 
 
-def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
+def _readiness(settings: Settings, pool: Any, tail: Any = None) -> dict[str, Any]:
     checks: dict[str, Any] = _service_checks(settings, pool)
+    if tail is not None:  # this replica's own log tail: positions and duplicate answers need it
+        checks["log_tail"] = tail.problem() or "ok"
     failing = [name for name, state in checks.items() if state != "ok"]
     if not failing or failing == ["s3"]:
         try:
@@ -74,12 +76,13 @@ def _readiness(settings: Settings, pool: Any) -> dict[str, Any]:
     responses={503: {"description": "Not ready: `failing` names each failed service or component, and why"}},
     summary="Services reachable, every pipeline component alive and progressing; lag and quarantine count",
 )
-async def readyz(settings: SettingsDep, pool: PoolDep) -> JSONResponse:
+async def readyz(request: Request, settings: SettingsDep, pool: PoolDep) -> JSONResponse:
     """`ready`, `failing` (names), `postgres`/`kafka`/`s3`, `components` (each `ok` or what is
     wrong: no heartbeat, restarting after a failure, stalled), `lag` in offsets (`inbox`
     not yet sequenced, `log` not yet folded, `total`), `quarantined` (records the fold set
-    aside: `skillmind quarantine list`). 503 unless everything is ok."""
-    report = await run_in_threadpool(_readiness, settings, pool)
+    aside: `skillmind quarantine list`), `log_tail` (this replica's tail of the log, which
+    write positions and duplicate answers need). 503 unless everything is ok."""
+    report = await run_in_threadpool(_readiness, settings, pool, getattr(request.app.state, "logtail", None))
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 

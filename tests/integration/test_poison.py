@@ -17,6 +17,7 @@ from events.partitioning import partition_for
 from events.topics import topic_name
 from projections.rebuild import checksums, rebuild
 from schemas.envelope import BATCH_CONTENT_TYPE
+from schemas.envelope import CONTENT_TYPE as CE_CONTENT_TYPE
 from schemas.examples import EXAMPLE_DATA, cloud_event
 from skillmind.settings import Settings
 from tests.integration.logtools import log_records
@@ -86,6 +87,8 @@ def _inbox_poison(settings: Settings) -> int:
         json.dumps(_event("phase.advanced", {**EXAMPLE_DATA["phase.advanced"], "phase": 2**53}, "acme", "b")).encode(),
         json.dumps(_event("learner.signed_in", {"learner_id": "l\u0000"}, event_id="nul")).encode(),
         b'{"id": "\\udc00", "tenantid": "acme"}',
+        # 3,000 levels deep: its dead letter once killed the API's log tail (RecursionError)
+        b'{"id": "deep", "tenantid": "acme", "data": ' + b"[" * 3000 + b"]" * 3000 + b"}",
     ]
     _produce(settings, topic_name(settings.kafka, "inbox"), "acme", values)
     return len(values)
@@ -132,9 +135,16 @@ def _log_poison(settings: Settings) -> None:
     _produce(settings, log_topic, "rogue5", [_forged("rogue5", 1, "role.granted", grant, "g1")])
 
 
+def _status(client: Any, headers: dict[str, str], event: dict[str, Any]) -> str:
+    response = client.post("/v1/events", headers=headers, json=event)
+    assert response.status_code == 202, response.text
+    return str(response.json()["results"][0]["status"])
+
+
 def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
     settings = pipeline_settings
     with running_pipeline(settings), api_client(settings) as client:
+        root_headers = {**bearer(settings, "acme", "root", "platform_admin"), "Content-Type": CE_CONTENT_TYPE}
         seed_history(client, settings)
         _http_poison(client, settings)
         sent = _inbox_poison(settings)
@@ -162,6 +172,14 @@ def test_no_record_stops_the_pipeline(pipeline_settings: Settings) -> None:
         assert_fresh_event_reaches_report(client, settings, "acme", "acme-l0")
         ready = wait_until("ready", lambda: (r := client.get("/readyz")).status_code == 200 and r.json())
         assert ready["quarantined"] == LOG_POISON_RECORDS and ready["failing"] == []
+        assert ready["log_tail"] == "ok"
+        # The API's tail still answers positions and spots a repeat and a conflict.
+        again = _event("learner.signed_in", {"learner_id": "acme-l0"}, event_id="after-poison")
+        first = client.post("/v1/events", headers=root_headers, json=again)
+        assert first.json()["results"][0]["status"] == "accepted"
+        wait_until("the repeat spotted", lambda: _status(client, root_headers, again) == "duplicate")
+        changed = {**again, "data": {"learner_id": "acme-l1"}}
+        assert _status(client, root_headers, changed) == "conflict"
 
     live = checksums(settings)
     assert rebuild(settings) == live
