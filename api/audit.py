@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema, model_validator
 
 from api import audit_query
 from api.audit_export import ExportRange
@@ -309,8 +309,8 @@ class AuditExportRequest(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"from_time": "2026-01-01T00:00:00Z", "types": ["legal_hold.placed"]}]},
     )
-    from_sequence: int | None = Field(None, ge=1, le=2**53 - 1)
-    to_sequence: int | None = Field(None, ge=1, le=2**53 - 1)
+    from_sequence: StrictInt | None = Field(None, ge=1, le=2**53 - 1)
+    to_sequence: StrictInt | None = Field(None, ge=1, le=2**53 - 1)
     from_time: QueryTime | None = None
     to_time: QueryTime | None = None
     types: list[KnownEventType] | None = Field(None, min_length=1, max_length=100)  # type: ignore[valid-type]

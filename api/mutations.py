@@ -23,12 +23,12 @@ from schemas.registry import latest_version
 from schemas.types import ID_PATTERN, EventData, Id, Role
 from schemas.v1 import (
     RETENTION_DEFAULTS,
-    Cadence,
     CohortCreated,
     LearnerEnrolled,
     ProgramCreated,
-    ScoreWeights,
+    RetentionPolicySet,
     TenantCreated,
+    TenantSettingsChanged,
 )
 from schemas.v2 import Capability, RoleList
 from schemas.validation import Invalid, validate_event
@@ -307,12 +307,12 @@ _learner_link_route(
 )
 
 
-class SettingsBody(BaseModel):
-    """Score settings; fields left out keep their value."""
+class SettingsBody(TenantSettingsChanged):
+    """Score settings; fields left out keep their value. The event's own model, so the API
+    takes exactly what the log takes (strict integers: ``true`` or ``"80"`` is refused)."""
 
-    model_config = {
-        "extra": "forbid",
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "window_days": 28,
@@ -322,11 +322,7 @@ class SettingsBody(BaseModel):
                 }
             ]
         },
-    }
-    window_days: int | None = Field(None, ge=7, le=182)
-    weights: ScoreWeights | None = None
-    at_risk_below: int | None = Field(None, ge=0, le=100)
-    target: int | None = Field(None, ge=0, le=100)
+    )
 
 
 @router.put(
@@ -401,20 +397,14 @@ async def put_capabilities(
     )
 
 
-class RetentionBody(BaseModel):
-    """The tenant's whole retention policy (issue 12). Minimums make a zero-day purge
-    impossible: learner events 30 days, mutations 365, exports 1. Without a policy a tenant
-    gets the defaults (README "Retention")."""
+class RetentionBody(RetentionPolicySet):
+    """The tenant's whole retention policy (issue 12), every field required: days to keep
+    learner events (30–36,500), mutations (365–36,500) and export objects (1–3,650), the
+    `cadence` (daily, weekly on Mondays, monthly on the 1st) and the UTC `hour` (0–23) of the
+    purge. Minimums make a zero-day purge impossible. Without a policy a tenant gets the
+    defaults (README "Retention"). The event's own model: strict integers."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [RETENTION_DEFAULTS]},
-    )
-    learner_events_days: int = Field(ge=30, le=36_500, description="Learner events older than this are purged.")
-    mutations_days: int = Field(ge=365, le=36_500, description="Mutations older than this are purged.")
-    exports_days: int = Field(ge=1, le=3650, description="Export objects older than this are deleted.")
-    cadence: Cadence = Field(description="daily, weekly (Mondays) or monthly (the 1st).")
-    hour: int = Field(ge=0, le=23, description="UTC hour the purge runs.")
+    model_config = ConfigDict(json_schema_extra={"examples": [RETENTION_DEFAULTS]})
 
 
 @router.put(

@@ -60,6 +60,20 @@ def test_a_write_is_visible_to_a_read_that_names_its_position(pipeline: Settings
             },
         )
         assert tick.json()["accepted"] == 1
+        # The API takes exactly what the log takes: no booleans or strings for integers.
+        retention = {"learner_events_days": 730, "mutations_days": 3650, "exports_days": 30, "cadence": "daily"}
+        for path, body, field in (
+            ("/v1/tenants/acme/settings", {"target": True}, "target"),
+            ("/v1/tenants/acme/settings", {"target": "80"}, "target"),
+            ("/v1/tenants/acme/retention", {**retention, "hour": False}, "hour"),
+            (
+                "/v1/tenants/acme/retention",
+                {**retention, "hour": 3, "learner_events_days": "730"},
+                "learner_events_days",
+            ),
+        ):
+            loose = client.put(path, headers=admin, json=body)
+            assert loose.status_code == 422 and field in loose.text, (body, loose.text)
         off = call("PUT", "/v1/tenants/acme/capabilities", admin, {"exports.csv": False})
         assert off["position"] == 8
 
