@@ -99,6 +99,17 @@ def _exists(pool: Any, tenant: str, table: str, column: str, value: str) -> bool
         return bool(conn.execute(query, [tenant, value]).fetchone()[0])
 
 
+async def caught_up(request: Request, tenant: str, timeout_s: float) -> int | None:
+    """Wait until the read models hold the newest position of ``tenant`` this replica's log
+    tail has seen (a write it just answered included); return that position, or None when
+    it has seen nothing of the tenant. Raises the 409 ``Problem`` of
+    ``PositionWatcher.wait_for`` after ``timeout_s``."""
+    head: int | None = request.app.state.logtail.head(tenant)
+    if head is not None:
+        await request.app.state.positions.wait_for(tenant, head, timeout_s)
+    return head
+
+
 async def missing_reference(
     request: Request, tenant: str, event_type: str, data: dict[str, Any]
 ) -> PolicyProblem | None:
@@ -118,13 +129,12 @@ async def missing_reference(
             continue
         if await run_in_threadpool(_exists, pool, tenant, table, field, value):
             continue
-        head = request.app.state.logtail.head(tenant)
-        if head is None:
-            return None  # this replica has seen nothing of the tenant yet: cannot tell
         try:
-            await request.app.state.positions.wait_for(tenant, head, REFERENCE_WAIT_S)
+            head = await caught_up(request, tenant, REFERENCE_WAIT_S)
         except Problem:
             return None
+        if head is None:
+            return None  # this replica has seen nothing of the tenant yet: cannot tell
         if not await run_in_threadpool(_exists, pool, tenant, table, field, value):
             noun = field.removesuffix("_id")
             return PolicyProblem(

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from api.db import PoolDep
 from api.deps import CurrentPrincipal, Reader, SettingsDep
-from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation, invalid_mutation
+from api.mutations import Accepted, TenantParam, WaitParam, _tenant_of, append_mutation, caught_up, invalid_mutation
 from api.problems import Problem, problem_responses
 from events.errors import LogError
 from jobs.erasure import expire_exports, redact_archive, redact_snapshots
@@ -195,7 +195,13 @@ async def erase_subject(
     nothing new and answers the same."""
     tenant = principal.tenant_id
     if not principal.has(*ERASERS):
-        raise Problem(403, "Forbidden", "erasure needs the role company_admin of the subject's tenant")
+        raise Problem(
+            403, "Forbidden", "erasure needs the role company_admin of the subject's tenant", rule="role_required"
+        )
+    # The directory and the holds are read models: judge them only once they hold everything
+    # this replica has seen appended for the tenant (a registration or a hold placed a moment
+    # ago included); else 409 "not yet visible", retry — never an erasure a new hold forbids.
+    await caught_up(request, tenant, settings.api.read_your_writes_timeout_s)
     unsealed = await run_in_threadpool(_unsealed, pool, tenant, subject_id)
     if unsealed is None:
         raise Problem(404, "Not found", f"subject {subject_id!r} is not in tenant {tenant!r}'s directory")
