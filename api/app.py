@@ -14,7 +14,7 @@ from api.db import make_pool
 from api.logtail import LogTail
 from api.page import mount_page
 from api.positions import PositionWatcher
-from api.problems import install_problem_handlers
+from api.problems import BodyLimit, install_problem_handlers
 from events.inbox import InboxWriter
 from skillmind.settings import Settings
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings, *, inbox: InboxWriter | None = None) -> FastA
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.api.max_request_bytes)
     app.include_router(ingest.router)
     app.include_router(reports.router)
     app.include_router(mutations.router)

@@ -136,15 +136,44 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail, extensions = str(exc.detail), {}
+        if exc.status_code == 400:
+            # The framework's own 400: a body it could not decode (not UTF-8, nested too deep).
+            detail = f"{detail}: send a UTF-8 JSON document nested at most a few levels deep"
+            extensions = {"field": "body", "rule": "malformed_body"}
         return problem_response(
             Problem(
                 exc.status_code,
                 _TITLES.get(exc.status_code, "Error"),
-                str(exc.detail),
+                detail,
                 headers=getattr(exc, "headers", None),
+                **extensions,
             ),
             request.url.path,
         )
+
+
+class BodyLimit:
+    """ASGI middleware: 413 problem+json for a request whose declared ``Content-Length``
+    exceeds ``limit`` bytes, before anything reads it (the ingest endpoint, ``exempt``, has
+    its own larger limit and also bounds bodies sent without a length)."""
+
+    def __init__(self, app: Any, limit: int, exempt: tuple[str, ...] = ("/v1/events",)) -> None:
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.exempt:
+            declared = dict(scope.get("headers") or ()).get(b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                detail = (
+                    f"the body is {int(declared)} bytes; the limit is {self.limit} (SKILLMIND_API__MAX_REQUEST_BYTES)"
+                )
+                response = problem_response(
+                    Problem(413, "Content too large", detail, field="body", rule="too_large"), scope["path"]
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 _TITLES = {

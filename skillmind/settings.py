@@ -116,6 +116,9 @@ class ApiSettings(BaseModel):
         86_400, ge=60, description="Longest accepted token lifetime (`exp` − `iat`), in seconds."
     )
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Largest ingest body accepted.")
+    max_request_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest body of any other request (mutations, exports, holds): 413 above."
+    )
     max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
     read_your_writes_timeout_s: float = Field(
         10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
