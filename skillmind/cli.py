@@ -6,7 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -284,9 +284,17 @@ def _topic_size(settings: Settings, topic: str, partitions: list[int]) -> int:
 @click.option("--tenant", "tenants", multiple=True, help="Only these tenants (default: all).")
 @click.pass_obj
 def recompute(settings: Settings, day: datetime, tenants: tuple[str, ...]) -> None:
-    """Append recompute ticks for a day by hand (backfill)."""
+    """Append recompute ticks for a day by hand (backfill): a day that has ended (UTC), so
+    before today; the nightly tick scores yesterday on its own."""
     from jobs.scheduler import append_ticks, known_tenants
 
+    today = datetime.now(UTC).date()
+    if day.date() >= today:
+        raise click.BadParameter(
+            f"{day.date()} has not ended yet (today is {today} UTC): a tick scores a whole day, and a "
+            "partial or future day would show as the latest computed one; pick a day before today",
+            param_hint="--day",
+        )
     with operator_errors():
         chosen = list(tenants) or known_tenants(settings)
         appended = append_ticks(settings, day.date(), chosen, manual=True)
