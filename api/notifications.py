@@ -118,7 +118,7 @@ class PreferencesAccepted(Accepted):
 
 
 NO_EMAIL_ON_RECORD = (
-    "the directory holds no e-mail address for you (no user.registered for your user id), "
+    "the directory holds no e-mail address for you (never registered, or erased), "
     "so no e-mail is sent until one is registered; the in-app bell still works"
 )
 

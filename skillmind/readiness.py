@@ -51,8 +51,11 @@ def component_problems(
     partitions: int,
     stale_s: float,
     stall_s: float,
+    max_lag: int | None = None,
 ) -> dict[str, str]:
-    """``{component: "ok" | what is wrong}`` for each required component (pure)."""
+    """``{component: "ok" | what is wrong}`` for each required component (pure). A component
+    more than ``max_lag`` offsets behind is not ready either, however well it progresses:
+    until it catches up the product does not serve fresh data."""
     live: dict[str, list[InstanceRow]] = {}
     for row in rows:
         if row.state != "stopped":
@@ -69,6 +72,8 @@ def component_problems(
         problems = [problem for row in rows if (problem := _instance_problem(row, lag, partitions, stale_s, stall_s))]
         if not live.get(component):
             problems.append("not running: no live instance has reported")
+        elif max_lag is not None and lag > max_lag and not problems:
+            problems.append(f"catching up: {lag} offsets behind (ready again at {max_lag} or fewer)")
         report[component] = "; ".join(problems) or "ok"
     return report
 
@@ -158,6 +163,7 @@ def pipeline_report(settings: Settings, conn: psycopg.Connection) -> dict[str, A
         partitions=settings.kafka.partitions,
         stale_s=settings.api.heartbeat_stale_s,
         stall_s=settings.api.stall_s,
+        max_lag=settings.api.ready_max_lag,
     )
     return {
         "components": components,

@@ -120,6 +120,11 @@ class ApiSettings(BaseModel):
         1_000_000, ge=1024, description="Largest body of any other request (mutations, exports, holds): 413 above."
     )
     max_batch_events: int = Field(1000, ge=1, description="Most events in one ingest batch.")
+    ready_max_lag: int = Field(
+        10_000,
+        ge=0,
+        description="/readyz answers 503 while a component is more than this many offsets behind (catching up).",
+    )
     read_your_writes_timeout_s: float = Field(
         10.0, gt=0, le=60, description="How long a read with min_position (or a write with wait) waits."
     )

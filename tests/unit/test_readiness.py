@@ -65,3 +65,13 @@ def test_a_long_dead_instance_stops_counting_once_a_peer_took_over() -> None:
     assert check(rows)["projections"] == "ok"
     alone = [row("sequencer"), row("scheduler"), row("projections", instance="1", beat_age_s=900.0)]
     assert "no heartbeat for 900 s" in check(alone)["projections"]
+
+
+def test_far_behind_is_not_ready_however_well_it_progresses() -> None:
+    """A new-user trial saw ready:true with the projections 615,167 records behind."""
+    rows = [row(c) for c in REQUIRED]
+    behind = component_problems(rows, REQUIRED, {"log": 615_167}, partitions=6, stale_s=10, stall_s=30, max_lag=10_000)
+    assert behind["projections"].startswith("catching up: 615167 offsets behind")
+    assert behind["sequencer"] == "ok"
+    near = component_problems(rows, REQUIRED, {"log": 10_000}, partitions=6, stale_s=10, stall_s=30, max_lag=10_000)
+    assert near == dict.fromkeys(REQUIRED, "ok")
