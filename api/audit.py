@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from api import audit_query
 from api.audit_export import ExportRange
@@ -27,7 +27,7 @@ from api.mutations import Accepted, WaitParam, append_mutation
 from api.problems import Problem, problem_responses
 from events.auditsign import key_id, load_private_key, public_pem
 from schemas.registry import event_types
-from schemas.types import ID_PATTERN, TEXT_PATTERN, Id, text
+from schemas.types import ID_PATTERN, TEXT_PATTERN, Id, bounded_int, text
 from schemas.v1 import LegalHoldPlaced, LegalHoldReleased
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 404, 409, 422))
@@ -309,8 +309,8 @@ class AuditExportRequest(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"from_time": "2026-01-01T00:00:00Z", "types": ["legal_hold.placed"]}]},
     )
-    from_sequence: StrictInt | None = Field(None, ge=1, le=2**53 - 1)
-    to_sequence: StrictInt | None = Field(None, ge=1, le=2**53 - 1)
+    from_sequence: bounded_int(1, 2**53 - 1) | None = None  # type: ignore[valid-type]
+    to_sequence: bounded_int(1, 2**53 - 1) | None = None  # type: ignore[valid-type]
     from_time: QueryTime | None = None
     to_time: QueryTime | None = None
     types: list[KnownEventType] | None = Field(None, min_length=1, max_length=100)  # type: ignore[valid-type]
