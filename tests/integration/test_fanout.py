@@ -41,6 +41,7 @@ def _workers(settings: Settings) -> subprocess.Popen[bytes]:
         "SKILLMIND_POSTGRES__DBNAME": settings.postgres.dbname,
         "SKILLMIND_S3__EXPORTS_BUCKET": settings.s3.exports_bucket,
         "SKILLMIND_OUTBOX__LEASE_S": "5",  # a killed worker's claims come back quickly
+        "SKILLMIND_API__WEBHOOK_PRIVATE_TARGETS": "true",  # the receiver runs on loopback
     }
     command = [sys.executable, "-m", "skillmind.cli", "run", "exports", "notifications", "--instance", "w1"]
     log = open(os.environ.get("SKILLMIND_TEST_WORKER_LOG", os.devnull), "ab")  # noqa: SIM115
