@@ -16,6 +16,7 @@ from psycopg import sql
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
+from projections import tables as t
 from projections.errors import ReplayBusy
 from projections.runner import (
     READ_MODEL_SCHEMA,
@@ -26,11 +27,17 @@ from projections.runner import (
     swap_in,
 )
 from projections.store import table_checksums
-from projections.tables import ALL_TABLES
+from projections.tables import ALL_TABLES, index_ddl
+from projections.tick_store import READS
 from skillmind.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+
+# The tables whose secondary indexes no tick reads (the tick's reads: tick_store.READS).
+LOAD_ONLY = frozenset(table.name for table in ALL_TABLES if table.indexes and table.name not in READS) | {
+    t.DAILY_SCORES.name
+}
 
 REPLAY_LOCK = 0x5C11_4E9  # one advisory lock for every replay of a database
 
@@ -88,13 +95,17 @@ def rebuild(
     read = source or kafka_source(settings)
     with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(target)))
-        create_schema(conn, target)
+        # Indexes nobody reads during the load are built after it, in one pass each.
+        create_schema(conn, target, indexes_later=LOAD_ONLY)
         # Read from offset 0 without holes: a sequence gap is in the log and is quarantined.
         writer = ReadModelWriter(conn, topic, schema=target, publish=False, contiguous=True)
         for chunk in read(conn, batch_size):
             writer.apply(chunk)
             if progress:
                 progress(len(chunk))
+        with conn.transaction():
+            for statement in index_ddl(target, LOAD_ONLY):
+                conn.execute(statement)  # type: ignore[arg-type, unused-ignore]
         swap_in(conn, target)
         return table_checksums(conn, READ_MODEL_SCHEMA)
 

@@ -1,9 +1,10 @@
 """Apply log records to a read-model schema in PostgreSQL, exactly once.
 
 One batch = one PostgreSQL transaction that (1) locks the schema's positions, (2) skips
-every record whose tenant sequence is already applied, (3) applies the fold's changes
-(a tick first flushes the changes before it, then reads the facts in the same
-transaction), (4) advances the per-partition offset and per-tenant sequence, and (5)
+every record whose tenant sequence is already applied, (3) applies the fold's changes,
+collapsed per key in memory (a tick first writes the pending changes of the tables it
+reads, ``tick_store.READS``, then reads them in the same transaction; the rest — the audit
+index, the daily volume — is written once, at the end of the batch), (4) advances the per-partition offset and per-tenant sequence, and (5)
 queues published scores in the outbox — then commits. A crash before the commit loses
 nothing (Kafka redelivers), after it nothing is applied twice (the sequences say so).
 A record whose tenant sequence is ahead of the stored one means the schema was swapped
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +32,9 @@ from projections.database import scalar
 from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_tick, order, position_of
 from projections.scores import tick_day
-from projections.store import apply_changes
+from projections.store import Pending, apply_changes
 from projections.tables import Upsert, ddl
-from projections.tick_store import Judgements, score_tick
+from projections.tick_store import READS, Judgements, score_tick
 from schemas.validation import Problem, scrub
 
 log = structlog.get_logger(__name__)
@@ -95,9 +96,11 @@ def ddl_fingerprint() -> str:
     return hashlib.sha256(ddl("readmodel").encode()).hexdigest()
 
 
-def create_schema(conn: psycopg.Connection, schema: str) -> None:
+def create_schema(conn: psycopg.Connection, schema: str, *, indexes_later: Collection[str] = ()) -> None:
+    """The read-model tables in a new ``schema``; without the secondary indexes of the tables
+    named in ``indexes_later`` (a rebuild's load creates them afterwards: ``tables.index_ddl``)."""
     with conn.transaction():
-        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type, unused-ignore]
+        conn.execute(sql.SQL(ddl(schema, later=indexes_later)))  # type: ignore[arg-type, unused-ignore]
         conn.execute(sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta")))
         conn.execute(sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()])
         conn.execute(
@@ -254,7 +257,7 @@ class _Batch:
     stored: dict[int, int]
     by_offset: bool
     applied_seq: dict[str, int] = field(default_factory=dict)
-    pending: list[Upsert] = field(default_factory=list)
+    pending: Pending = field(default_factory=Pending)
     outbox: list[tuple[str, str, Jsonb]] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     stopped: set[int] = field(default_factory=set)
@@ -294,7 +297,7 @@ class _Batch:
                 self.stopped.add(message.partition)
             return
         if is_tick(record):
-            self.flush()  # the tick reads the facts written before it
+            self.flush(READS)  # the tick reads the facts written before it
         changes = self._fold(message, record)
         if changes is None:
             pass  # quarantined: the store refused the tick's scores
@@ -336,9 +339,7 @@ class _Batch:
     def _write(self, message: LogMessage, changes: list[Upsert]) -> bool:
         """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""
         if not self.careful:
-            self.pending += changes
-            if changes and is_tick(message.record or {}):
-                self.flush()
+            self.pending.add(changes)
             return True
         try:
             with self.cur.connection.transaction():
@@ -351,15 +352,15 @@ class _Batch:
     def _quarantine(self, message: LogMessage, problem: Problem) -> None:
         row = quarantine_row(message, problem)
         log.warning("projections.quarantined", topic=self.writer.topic, **row)
-        self.pending.append(Upsert(t.QUARANTINE, row))
+        self.pending.add([Upsert(t.QUARANTINE, row)])
         self.next_offsets[message.partition] = message.offset + 1
         self.outcome.quarantined += 1
         if self.careful:
             self.flush()
 
-    def flush(self) -> None:
-        apply_changes(self.cur, self.writer.schema, self.pending)
-        self.pending = []
+    def flush(self, only: frozenset[str] | None = None) -> None:
+        """Write the pending changes (to the tables named in ``only``, if given)."""
+        self.pending.write(self.cur, self.writer.schema, only)
 
 
 def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEMA) -> None:

@@ -6,7 +6,7 @@ Changes are collapsed per key in memory first (the same merge rules as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import psycopg
@@ -62,17 +62,44 @@ def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any,
     cur.execute(sql.SQL("truncate {}").format(staging))
 
 
+class Pending:
+    """Changes collapsed per table and key as they come (the merge rules of ``memory.merged``,
+    in arrival order), written table by table when asked."""
+
+    def __init__(self) -> None:
+        # by table name (a str hashes once; a Table dataclass hashes all its fields each time)
+        self.tables: dict[str, tuple[Table, dict[tuple[Any, ...], dict[str, Any]]]] = {}
+
+    def add(self, changes: Iterable[Upsert]) -> None:
+        tables = self.tables
+        for change in changes:
+            table = change.table
+            entry = tables.get(table.name)
+            if entry is None:
+                entry = tables[table.name] = (table, {})
+            rows = entry[1]
+            key = table.key_of(change.row)
+            old = rows.get(key)
+            rows[key] = change.row if old is None else merged(table, old, change.row)
+
+    def write(self, cur: psycopg.Cursor, schema: str, only: Collection[str] | None = None) -> int:
+        """Write the pending rows (of the tables named in ``only``, if given) and forget them."""
+        written = 0
+        for name in [name for name in self.tables if only is None or name in only]:
+            table, rows = self.tables.pop(name)
+            _write(cur, schema, table, list(map(table.row_tuple, rows.values())))
+            written += len(rows)
+        return written
+
+    def __bool__(self) -> bool:
+        return bool(self.tables)
+
+
 def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -> int:
     """Write a batch of changes; several changes to one key collapse to the merged row."""
-    collapsed: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    for change in changes:
-        rows = collapsed.setdefault(change.table, {})
-        rows[change.key] = merged(change.table, rows.get(change.key), change.row)
-    written = 0
-    for table, rows in collapsed.items():
-        _write(cur, schema, table, [tuple(row[c] for c in table.columns) for row in rows.values()])
-        written += len(rows)
-    return written
+    pending = Pending()
+    pending.add(changes)
+    return pending.write(cur, schema)
 
 
 def table_checksums(conn: psycopg.Connection, schema: str, *, tenant: str | None = None) -> dict[str, str]:

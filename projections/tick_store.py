@@ -25,11 +25,17 @@ from projections import tables as t
 from projections.engagement import COMPONENTS, ScoreSettings, WindowCounts, judge
 from projections.figures import FIGURE_COUNTS
 from projections.late import horizon
-from projections.scores import decimal6, score_settings
+from projections.scores import TICK_INPUTS, decimal6, score_settings
 from projections.store import upsert_sql
 from schemas.types import parse_utc
 
 COUNT_COLUMNS = WindowCounts._fields
+
+# Every table a tick reads (facts, settings, day versions, the day's scores for the figures):
+# a writer must have written its pending changes to these, and only these, before a tick.
+READS: frozenset[str] = frozenset(
+    table.name for table in (*TICK_INPUTS, t.DAY_VERSIONS, t.DAILY_SCORES, t.SCOPE_FIGURES)
+)
 _COUNT_TYPES = ("int", "int", "int", "boolean", "boolean", "int", "int", "int", "int")
 
 # Per learner of the tenant: the counts of the window [first, day] (one row per enrolment).
@@ -119,28 +125,42 @@ class Judgements:
     replay's ticks meet the same few thousand counts tuples again and again."""
 
     def __init__(self, limit: int = 200_000) -> None:
-        self.rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.rows: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.limit = limit
+        self.size = 0
+
+    def rows_of(self, settings: ScoreSettings) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        """The judged rows of one settings, by counts tuple (the settings hashed once)."""
+        key = (settings.window_days, settings.at_risk_below, tuple(sorted(settings.weights.items())))
+        return self.rows.setdefault(key, {})
 
     def row(self, counts: WindowCounts, settings: ScoreSettings) -> tuple[Any, ...]:
         """``(*counts, score, *components as numeric(7,6), at_risk)`` by ``engagement.judge``."""
-        key = (settings.window_days, settings.at_risk_below, tuple(sorted(settings.weights.items())), counts)
-        row = self.rows.get(key)
+        return self.judged(self.rows_of(settings), tuple(counts), settings)
+
+    def judged(
+        self, rows: dict[tuple[Any, ...], tuple[Any, ...]], counts: tuple[Any, ...], settings: ScoreSettings
+    ) -> tuple[Any, ...]:
+        row = rows.get(counts)
         if row is None:
-            if len(self.rows) >= self.limit:
-                self.rows.clear()  # bounded memory; a miss only costs a recomputation
-            judged = judge(counts, settings)
+            if self.size >= self.limit:
+                for kept in self.rows.values():  # bounded memory; a miss only costs a recomputation
+                    kept.clear()
+                self.size = 0
+            judged = judge(WindowCounts(*counts), settings)
             parts = (decimal6(judged.components[c]) for c in COMPONENTS)
-            row = self.rows[key] = (*counts, judged.score, *parts, judged.at_risk)
+            row = rows[counts] = (*counts, judged.score, *parts, judged.at_risk)
+            self.size += 1
         return row
 
 
 def _judge_distinct(cur: psycopg.Cursor, settings: ScoreSettings, judgements: Judgements) -> None:
     """Judge each distinct counts tuple of the tick once, into ``tick_judged``."""
     keys = cur.execute(f"select distinct {', '.join(COUNT_COLUMNS)} from tick_counts").fetchall()
+    rows = judgements.rows_of(settings)
     with cur.copy("copy tick_judged from stdin") as copy:
         for key in keys:
-            copy.write_row(judgements.row(WindowCounts(*key), settings))
+            copy.write_row(judgements.judged(rows, key, settings))
 
 
 # projections/late.py:stale_days in SQL: the tenant's scored days in [horizon, day) with a fact

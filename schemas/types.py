@@ -115,7 +115,7 @@ def parse_utc(value: object) -> datetime:
     if match[8] not in ("Z", "+00:00"):
         raise ValueError("must be in UTC (end in Z or +00:00)")
     fraction = (match[7] or "0")[:6].ljust(6, "0")
-    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
     try:
         return datetime(year, month, day, hour, minute, second, int(fraction), tzinfo=UTC)
     except ValueError as err:  # 2026-02-30, 25:00:00, a leap second
