@@ -3,13 +3,13 @@
 One batch = one PostgreSQL transaction that (1) locks the schema's positions, (2) skips
 every record whose tenant sequence is already applied, (3) applies the fold's changes,
 collapsed per key in memory (a tick first writes the pending changes of the tables it
-reads, ``tick_store.READS``, then reads them in the same transaction; the rest — the audit
-index, the daily volume — is written once, at the end of the batch), (4) advances the per-partition offset and per-tenant sequence, and (5)
-queues published scores in the outbox — then commits. A crash before the commit loses
-nothing (Kafka redelivers), after it nothing is applied twice (the sequences say so).
-A record whose tenant sequence is ahead of the stored one means the schema was swapped
-under us (a rebuild): the batch stops for that partition and the consumer rewinds to
-the stored offset.
+reads, ``tick_store.READS``, then reads them in the same transaction; the rest — the
+audit index, the daily volume — is written once, at the end of the batch), (4) advances
+the per-partition offset and per-tenant sequence, and (5) queues published scores in the
+outbox — then commits. A crash before the commit loses nothing (Kafka redelivers), after
+it nothing is applied twice (the sequences say so). A record whose tenant sequence is
+ahead of the stored one means the schema was swapped under us (a rebuild): the batch
+stops for that partition and the consumer rewinds to the stored offset.
 """
 
 from __future__ import annotations
