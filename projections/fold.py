@@ -90,15 +90,19 @@ def position_of(record: object) -> tuple[str, int] | None:
 _ID = re.compile(ID_PATTERN)
 
 
-def fold_record(record: Mapping[str, Any], score_tick: ScoreTick) -> list[Upsert] | Problem:
+def fold_record(
+    record: Mapping[str, Any], score_tick: ScoreTick, *, known_safe: bool = False
+) -> list[Upsert] | Problem:
     """The changes of one record at its turn in the log, or why the fold cannot take it.
 
     A record the contract does not accept (written around the sequencer, by an older
     version, of an unknown type) or that the pure fold fails on is answered with a
     :class:`Problem`; the decision depends only on the record and the facts, so a replay
     decides the same. Database errors are not caught here: they are not the record's.
+    ``known_safe``: the record's bytes proved what the safety scan checks
+    (``schemas.validation.proven_safe``), so it is not scanned again.
     """
-    judged = validate_log_record(record)
+    judged = validate_log_record(record, known_safe=known_safe)
     if isinstance(judged, Invalid):
         return judged.problems[0]
     granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]

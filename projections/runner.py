@@ -25,7 +25,7 @@ import structlog
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from events.deadletter import decode_json
+from events.deadletter import decode_json_proven
 from projections import late
 from projections import tables as t
 from projections.database import scalar
@@ -53,14 +53,17 @@ class LogMessage:
     problem: Problem | None = None
     # The bytes as Kafka holds them, for a consumer that must keep them exactly (the archiver).
     value: bytes | None = field(default=None, repr=False, compare=False)
+    # The bytes proved the record holds only storable values (``schemas.validation.proven_safe``).
+    known_safe: bool = field(default=False, compare=False)
 
     @classmethod
     def parse(cls, partition: int, offset: int, value: bytes | None) -> LogMessage:
         """Never raises: garbage bytes become a message with a problem, for quarantine."""
-        raw, problem = decode_json(value)
+        raw, problem, known_safe = decode_json_proven(value)
         if problem is None and not isinstance(raw, dict):
             problem = Problem("$", "object_type", "a log record must be a JSON object")
-        return cls(partition, offset, raw if problem is None else None, problem, value)  # type: ignore[arg-type]
+        record = raw if problem is None else None
+        return cls(partition, offset, record, problem, value, known_safe)  # type: ignore[arg-type]
 
 
 def quarantine_row(message: LogMessage, problem: Problem) -> dict[str, Any]:
@@ -311,11 +314,12 @@ class _Batch:
     def _fold(self, message: LogMessage, record: dict[str, Any]) -> list[Upsert] | Problem | None:
         """The record's changes; a tick writes its scores here. In the careful path a tick
         runs in a savepoint, and scores the store refuses quarantine it (None)."""
+        safe = message.known_safe
         if not (self.careful and is_tick(record)):
-            return fold_record(record, self._score_tick)
+            return fold_record(record, self._score_tick, known_safe=safe)
         try:
             with self.cur.connection.transaction():
-                return fold_record(record, self._score_tick)
+                return fold_record(record, self._score_tick, known_safe=safe)
         except psycopg.errors.DataError as err:
             self._quarantine(message, Problem("$", "store_refused", str(err).splitlines()[0]))
             return None
