@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +60,15 @@ def loads_strict(value: bytes) -> Any:
 
 
 _BOM = b"\xef\xbb\xbf"
-# 16 digits in a row: an integer orjson might read differently (past 64 bits it gives a float).
-_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+# Every digit to "0" (other bytes unchanged): 16 digits in a row become 16 zeros, found by a
+# substring search (several times faster than a regex on records full of hex hashes).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_SIXTEEN_ZEROS = b"0" * 16
+
+
+def long_digit_run(value: bytes) -> bool:
+    """Whether ``value`` holds 16 ASCII digits in a row (an integer may be 10^15 or more)."""
+    return _SIXTEEN_ZEROS in value.translate(_DIGITS_TO_ZERO)
 
 
 def loads_fast(value: bytes) -> tuple[Any, bool]:
@@ -75,7 +81,7 @@ def loads_fast(value: bytes) -> tuple[Any, bool]:
     that overflow to infinity: on any refusal ``loads_strict`` decides, so errors and their
     messages are its own. ``tests/unit/test_codec.py`` proves the agreement by property.
     """
-    if not value.startswith(_BOM) and _LONG_DIGITS.search(value) is None:
+    if not value.startswith(_BOM) and not long_digit_run(value):
         try:
             return orjson.loads(value), True
         except orjson.JSONDecodeError:

@@ -90,6 +90,13 @@ def position_of(record: object) -> tuple[str, int] | None:
 _ID = re.compile(ID_PATTERN)
 
 
+_ROLE_TYPES = frozenset(("role.granted", "role.revoked", "user.registered"))
+
+
+def _roles_in(data: object) -> list[Any]:
+    return getattr(data, "roles", None) or [getattr(data, "role", None)]
+
+
 def fold_record(
     record: Mapping[str, Any], score_tick: ScoreTick, *, known_safe: bool = False
 ) -> list[Upsert] | Problem:
@@ -105,8 +112,7 @@ def fold_record(
     judged = validate_log_record(record, known_safe=known_safe)
     if isinstance(judged, Invalid):
         return judged.problems[0]
-    granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]
-    if judged.envelope.type in ("role.granted", "role.revoked", "user.registered") and NOT_IN_DIRECTORY in granted:
+    if judged.envelope.type in _ROLE_TYPES and NOT_IN_DIRECTORY in _roles_in(judged.data):
         return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted or revoked by a tenant")
     if judged.envelope.schemaversion != judged.data.VERSION:  # upcast on read
         record = {**record, "schemaversion": judged.data.VERSION, "data": judged.data.model_dump(mode="json")}

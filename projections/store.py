@@ -43,6 +43,15 @@ def upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Compose
     )
 
 
+def insert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Composed:
+    """A plain insert of ``source`` (for keys known to be new: ``upsert_sql`` without its check)."""
+    return sql.SQL("insert into {target} ({columns}) {source}").format(
+        target=sql.Identifier(schema, table.name),
+        columns=sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        source=source,
+    )
+
+
 def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]]) -> None:
     if len(rows) < COPY_THRESHOLD:
         values = sql.SQL("values ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.columns)))

@@ -22,11 +22,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from projections import tables as t
+from projections.database import scalar
 from projections.engagement import COMPONENTS, ScoreSettings, WindowCounts, judge
 from projections.figures import FIGURE_COUNTS
 from projections.late import horizon
 from projections.scores import TICK_INPUTS, decimal6, score_settings
-from projections.store import upsert_sql
+from projections.store import insert_sql, upsert_sql
 from schemas.types import parse_utc
 
 COUNT_COLUMNS = WindowCounts._fields
@@ -97,17 +98,16 @@ _SCORE_SOURCE = {
 
 
 def _temp_tables(cur: psycopg.Cursor) -> None:
+    """Create (once per session) and empty the tick's two temp tables, in one round trip."""
     counts = ", ".join(f"{name} {kind} not null" for name, kind in zip(COUNT_COLUMNS, _COUNT_TYPES, strict=True))
     cur.execute(
         "create temp table if not exists tick_counts (learner_id text not null, cohort_id text, "
-        f"program_id text, active_7d boolean not null, {counts}) on commit delete rows"
-    )
-    cur.execute(
+        f"program_id text, active_7d boolean not null, {counts}) on commit delete rows; "
         f"create temp table if not exists tick_judged ({counts}, score smallint not null, "
         + ", ".join(f"{c} numeric(7,6)" for c in COMPONENTS)
-        + ", at_risk boolean not null) on commit delete rows"
+        + ", at_risk boolean not null) on commit delete rows; "
+        "truncate tick_counts, tick_judged"
     )
-    cur.execute("truncate tick_counts, tick_judged")
 
 
 def tenant_score_settings(cur: psycopg.Cursor, schema: str, tenant: str) -> ScoreSettings:
@@ -193,11 +193,13 @@ def score_tick(
 ) -> tuple[list[date], list[dict[str, Any]]]:
     """Process a tick of ``day``: re-score the tenant's stale days (ascending), then ``day``.
     Returns the days scored and, when ``returning``, the written rows (by day, then learner)."""
-    window = tenant_score_settings(cur, schema, tenant).window_days
-    days = [*stale_days(cur, schema, tenant, day, window), day]
+    settings = tenant_score_settings(cur, schema, tenant)
+    days = [*stale_days(cur, schema, tenant, day, settings.window_days), day]
     rows: list[dict[str, Any]] = []
     for scored in days:
-        rows += score_day(cur, schema, tenant, scored, tick, judgements=judgements, returning=returning)
+        rows += score_day(
+            cur, schema, tenant, scored, tick, judgements=judgements, returning=returning, settings=settings
+        )
     return days, rows
 
 
@@ -210,11 +212,12 @@ def score_day(
     *,
     judgements: Judgements,
     returning: bool,
+    settings: ScoreSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Score every enrolled learner of ``tenant`` on ``day`` into ``daily_scores`` (upsert,
     the table's merge rule); the tick's sequence and append time stamp the rows. Returns the
     written rows, ordered by learner, when ``returning`` (to publish them), else []."""
-    settings = tenant_score_settings(cur, schema, tenant)
+    settings = settings or tenant_score_settings(cur, schema, tenant)
     _temp_tables(cur)
     params = {
         "t": tenant,
@@ -230,7 +233,10 @@ def score_day(
         f"from tick_counts k join tick_judged j using ({', '.join(COUNT_COLUMNS)}) "
         "order by k.learner_id"  # the key's order: appends to the key's index
     )
-    query = upsert_sql(schema, t.DAILY_SCORES, source)
+    # A day the tenant has no scores for yet (every first tick of a day) takes a plain insert:
+    # the same rows, without a conflict check per row (the writer's lock keeps it so).
+    scored = scalar(cur, sql.SQL(_SCORED).format(sql.Identifier(schema, t.DAILY_SCORES.name)), params)
+    query = (upsert_sql if scored else insert_sql)(schema, t.DAILY_SCORES, source)
     params |= {"sequence": tick["sequence"], "computed_at": parse_utc(tick["appendedat"])}
     rows: list[dict[str, Any]] = []
     if returning:
@@ -240,6 +246,9 @@ def score_day(
         cur.execute(query, params)
     write_scope_figures(cur, schema, params)
     return sorted(rows, key=lambda row: row["learner_id"])
+
+
+_SCORED = "select exists (select 1 from {} where tenant_id = %(t)s and day = %(day)s)"
 
 
 def write_scope_figures(cur: psycopg.Cursor, schema: str, params: Mapping[str, Any]) -> None:
