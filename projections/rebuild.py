@@ -16,7 +16,6 @@ from psycopg import sql
 from events.partitioning import partition_for
 from events.reader import partitions_of, read_to_end
 from events.topics import topic_name
-from projections import tables as t
 from projections.errors import ReplayBusy
 from projections.runner import (
     READ_MODEL_SCHEMA,
@@ -35,9 +34,7 @@ log = structlog.get_logger(__name__)
 
 
 # The tables whose secondary indexes no tick reads (the tick's reads: tick_store.READS).
-LOAD_ONLY = frozenset(table.name for table in ALL_TABLES if table.indexes and table.name not in READS) | {
-    t.DAILY_SCORES.name
-}
+LOAD_ONLY = frozenset(table.name for table in ALL_TABLES if table.indexes and table.name not in READS)
 
 REPLAY_LOCK = 0x5C11_4E9  # one advisory lock for every replay of a database
 

@@ -145,6 +145,9 @@ EVENT_DAYS = Table("event_days", (TENANT, ("type", "text"), DAY), (("kind", "tex
 # -- scores ----------------------------------------------------------------------------------
 # Keyed (tenant, day, learner): a tick writes one day of a tenant in key order, and the
 # reports read one day (or a few) of a tenant; the key serves both without another index.
+# No index by cohort or program: the scope figures (below) answer per-scope questions, and
+# the role filters (api/scope.py) select learners of a tenant's day; the two indexes it had
+# cost half of a 100k-learner tick's insert.
 DAILY_SCORES = Table(
     "daily_scores",
     (TENANT, DAY, LEARNER),
@@ -162,7 +165,6 @@ DAILY_SCORES = Table(
         ("tick_sequence", "bigint"),
         ("computed_at", "timestamptz"),
     ),
-    indexes=(("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
 # The figures of each tenant, program and cohort on a scored day, written by the tick in its
 # transaction (projections/figures.py): exact integers, so tiles and series are lookups and
