@@ -26,7 +26,7 @@ from projections.runner import (
     swap_in,
 )
 from projections.store import table_checksums
-from projections.tables import ALL_TABLES, index_ddl
+from projections.tables import ALL_TABLES, AUDIT_INDEX, index_ddl
 from projections.tick_store import READS
 from skillmind.settings import Settings
 
@@ -95,7 +95,10 @@ def rebuild(
         # Indexes nobody reads during the load are built after it, in one pass each.
         create_schema(conn, target, indexes_later=LOAD_ONLY)
         # Read from offset 0 without holes: a sequence gap is in the log and is quarantined.
-        writer = ReadModelWriter(conn, topic, schema=target, publish=False, contiguous=True)
+        # The schema is fresh and each (tenant, sequence) is applied once: its audit rows are new.
+        writer = ReadModelWriter(
+            conn, topic, schema=target, publish=False, contiguous=True, new_keys=frozenset({AUDIT_INDEX.name})
+        )
         for chunk in read(conn, batch_size):
             writer.apply(chunk)
             if progress:

@@ -166,6 +166,9 @@ class ReadModelWriter:
     holes (a rebuild), so a sequence gap is in the log itself and is quarantined at once.
     Otherwise (the live consumer, which may resume too far) the first gap at a stored
     offset asks for a rewind there, and the same gap met again from there is quarantined.
+    ``new_keys``: tables every key the fold writes is new to (a rebuild's fresh schema and
+    ``audit_index``, one row per applied record): written by plain COPY, without a conflict
+    check.
     """
 
     def __init__(
@@ -176,9 +179,11 @@ class ReadModelWriter:
         schema: str = READ_MODEL_SCHEMA,
         publish: bool = True,
         contiguous: bool = False,
+        new_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
+        self.new_keys = new_keys
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
         self.judgements = Judgements()
 
@@ -364,7 +369,7 @@ class _Batch:
 
     def flush(self, only: frozenset[str] | None = None) -> None:
         """Write the pending changes (to the tables named in ``only``, if given)."""
-        self.pending.write(self.cur, self.writer.schema, only)
+        self.pending.write(self.cur, self.writer.schema, only, self.writer.new_keys)
 
 
 def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEMA) -> None:

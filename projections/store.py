@@ -52,6 +52,13 @@ def insert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Compose
     )
 
 
+def _copy(cur: psycopg.Cursor, target: sql.Identifier, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    with cur.copy(sql.SQL("copy {} ({}) from stdin").format(target, columns)) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]]) -> None:
     if len(rows) < COPY_THRESHOLD:
         values = sql.SQL("values ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.columns)))
@@ -64,11 +71,13 @@ def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any,
             staging, sql.Identifier(schema, table.name)
         )
     )
-    with cur.copy(sql.SQL("copy {} ({}) from stdin").format(staging, columns)) as copy:
-        for row in rows:
-            copy.write_row(row)
-    cur.execute(upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging)))
-    cur.execute(sql.SQL("truncate {}").format(staging))
+    _copy(cur, staging, table, rows)
+    # One round trip; emptied by delete (a truncate of a temp table made in an earlier
+    # transaction costs a new file; the few dead rows go at commit: on commit delete rows).
+    cur.execute(
+        upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging))
+        + sql.SQL("; delete from {}").format(staging)
+    )
 
 
 class Pending:
@@ -91,12 +100,19 @@ class Pending:
             old = rows.get(key)
             rows[key] = change.row if old is None else merged(table, old, change.row)
 
-    def write(self, cur: psycopg.Cursor, schema: str, only: Collection[str] | None = None) -> int:
-        """Write the pending rows (of the tables named in ``only``, if given) and forget them."""
+    def write(
+        self, cur: psycopg.Cursor, schema: str, only: Collection[str] | None = None, new_keys: Collection[str] = ()
+    ) -> int:
+        """Write the pending rows (of the tables named in ``only``, if given) and forget them.
+        The tables named in ``new_keys`` are known to hold none of these keys yet: plain COPY."""
         written = 0
         for name in [name for name in self.tables if only is None or name in only]:
             table, rows = self.tables.pop(name)
-            _write(cur, schema, table, list(map(table.row_tuple, rows.values())))
+            values = list(map(table.row_tuple, rows.values()))
+            if name in new_keys:
+                _copy(cur, sql.Identifier(schema, name), table, values)
+            else:
+                _write(cur, schema, table, values)
             written += len(rows)
         return written
 
