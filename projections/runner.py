@@ -209,7 +209,8 @@ class ReadModelWriter:
             # Serialises writers of this schema (a live runner and a stray second one).
             cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(self._table("tenant_positions")))
             batch = _Batch(self, cur, careful, stored_offsets(self.conn, self.schema, self.topic), by_offset)
-            tenants = {p[0] for p in map(position_of, (m.record for m in messages)) if p}
+            positions = [position_of(m.record) for m in messages]
+            tenants = {p[0] for p in positions if p}
             batch.applied_seq = dict(
                 cur.execute(
                     sql.SQL("select tenant_id, sequence from {} where tenant_id = any(%s)").format(
@@ -218,8 +219,8 @@ class ReadModelWriter:
                     [list(tenants)],
                 ).fetchall()
             )  # type: ignore[arg-type, unused-ignore]
-            for message in messages:
-                batch.take(message)
+            for message, position in zip(messages, positions, strict=True):
+                batch.take(message, position)
             batch.flush()
             self._advance(cur, batch.next_offsets, batch.applied_seq, tenants)
             if batch.outbox:
@@ -271,14 +272,14 @@ class _Batch:
     stopped: set[int] = field(default_factory=set)
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
-    def take(self, message: LogMessage) -> None:
+    def take(self, message: LogMessage, position: tuple[str, int] | None) -> None:
+        """Take the next message; ``position`` is ``position_of(message.record)``."""
         partition = message.partition
         if partition in self.stopped:
             return
         if self.by_offset and message.offset < self.stored.get(partition, 0):
             self.outcome.skipped += 1  # a redelivery: this offset is applied already
             return
-        position = position_of(message.record)
         if message.record is None or position is None:
             problem = message.problem or Problem("sequence", "no_position", "no string tenantid and integer sequence")
             self._quarantine(message, problem)
