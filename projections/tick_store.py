@@ -34,6 +34,7 @@ COUNT_COLUMNS = WindowCounts._fields
 # Learners from which a tick analyzes its counts before joining (below, any plan is quick and
 # the analyze itself is most of the cost: ~2 ms a tick, 224 ticks in a 0.1× replay).
 ANALYZE_FROM = 5000
+TICK_WORK_MEM = "64MB"  # for the rest of the writer's transaction (set local)
 
 # Every table a tick reads (facts, settings, day versions, the day's scores for the figures):
 # a writer must have written its pending changes to these, and only these, before a tick.
@@ -197,6 +198,8 @@ def score_tick(
     """Process a tick of ``day``: re-score the tenant's stale days (ascending), then ``day``.
     Returns the days scored and, when ``returning``, the written rows (by day, then learner)."""
     settings = tenant_score_settings(cur, schema, tenant)
+    # The counts' sorts and hashes of 100k learners spill to disk at the default 4 MB.
+    cur.execute(f"set local work_mem = '{TICK_WORK_MEM}'")
     days = [*stale_days(cur, schema, tenant, day, settings.window_days), day]
     rows: list[dict[str, Any]] = []
     for scored in days:
