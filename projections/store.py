@@ -16,6 +16,7 @@ from projections.memory import merged
 from projections.tables import ALL_TABLES, Table, Upsert
 
 COPY_THRESHOLD = 64  # rows; above it COPY into a staging table beats executemany ~5x
+TRUNCATE_FROM = 10_000  # staged rows from which truncate empties the staging table faster than delete
 
 
 def _on_conflict(table: Table) -> sql.Composable:
@@ -59,24 +60,28 @@ def _copy(cur: psycopg.Cursor, target: sql.Identifier, table: Table, rows: list[
             copy.write_row(row)
 
 
-def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]]) -> None:
+def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]], staged: set[str]) -> None:
+    """Upsert ``rows``; ``staged``: the staging tables this transaction has made (made once)."""
     if len(rows) < COPY_THRESHOLD:
         values = sql.SQL("values ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.columns)))
         cur.executemany(upsert_sql(schema, table, values), rows)
         return
     staging = sql.Identifier(f"staging_{table.name}")
     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
-    cur.execute(
-        sql.SQL("create temp table if not exists {} (like {}) on commit delete rows").format(
-            staging, sql.Identifier(schema, table.name)
+    if table.name not in staged:  # a rolled-back transaction takes its temp tables with it
+        cur.execute(
+            sql.SQL("create temp table if not exists {} (like {}) on commit delete rows").format(
+                staging, sql.Identifier(schema, table.name)
+            )
         )
-    )
+        staged.add(table.name)
     _copy(cur, staging, table, rows)
-    # One round trip; emptied by delete (a truncate of a temp table made in an earlier
-    # transaction costs a new file; the few dead rows go at commit: on commit delete rows).
+    # One round trip. A few rows are emptied by delete (a truncate of a temp table made in an
+    # earlier transaction costs a new file; dead rows go at commit: on commit delete rows).
+    empty = "delete from {}" if len(rows) < TRUNCATE_FROM else "truncate {}"
     cur.execute(
         upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging))
-        + sql.SQL("; delete from {}").format(staging)
+        + sql.SQL("; " + empty).format(staging)
     )
 
 
@@ -87,6 +92,7 @@ class Pending:
     def __init__(self) -> None:
         # by table name (a str hashes once; a Table dataclass hashes all its fields each time)
         self.tables: dict[str, tuple[Table, dict[tuple[Any, ...], dict[str, Any]]]] = {}
+        self.staged: set[str] = set()  # one Pending per transaction: its staging tables exist
 
     def add(self, changes: Iterable[Upsert]) -> None:
         tables = self.tables
@@ -112,12 +118,9 @@ class Pending:
             if name in new_keys:
                 _copy(cur, sql.Identifier(schema, name), table, values)
             else:
-                _write(cur, schema, table, values)
+                _write(cur, schema, table, values, self.staged)
             written += len(rows)
         return written
-
-    def __bool__(self) -> bool:
-        return bool(self.tables)
 
 
 def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -> int:

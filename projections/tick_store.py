@@ -102,7 +102,8 @@ _SCORE_SOURCE = {
 
 
 def _temp_tables(cur: psycopg.Cursor) -> None:
-    """Create (once per session) and empty the tick's two temp tables, in one round trip."""
+    """Create (once per session) and empty the tick's two temp tables, and give the rest of
+    the transaction the tick's ``work_mem``, in one round trip."""
     counts = ", ".join(f"{name} {kind} not null" for name, kind in zip(COUNT_COLUMNS, _COUNT_TYPES, strict=True))
     cur.execute(
         "create temp table if not exists tick_counts (learner_id text not null, cohort_id text, "
@@ -110,7 +111,9 @@ def _temp_tables(cur: psycopg.Cursor) -> None:
         f"create temp table if not exists tick_judged ({counts}, score smallint not null, "
         + ", ".join(f"{c} numeric(7,6)" for c in COMPONENTS)
         + ", at_risk boolean not null) on commit delete rows; "
-        "truncate tick_counts, tick_judged"
+        "truncate tick_counts, tick_judged; "
+        # The counts' sorts and hashes of 100k learners spill to disk at the default 4 MB.
+        f"set local work_mem = '{TICK_WORK_MEM}'"
     )
 
 
@@ -198,8 +201,6 @@ def score_tick(
     """Process a tick of ``day``: re-score the tenant's stale days (ascending), then ``day``.
     Returns the days scored and, when ``returning``, the written rows (by day, then learner)."""
     settings = tenant_score_settings(cur, schema, tenant)
-    # The counts' sorts and hashes of 100k learners spill to disk at the default 4 MB.
-    cur.execute(f"set local work_mem = '{TICK_WORK_MEM}'")
     days = [*stale_days(cur, schema, tenant, day, settings.window_days), day]
     rows: list[dict[str, Any]] = []
     for scored in days:
