@@ -134,6 +134,36 @@ def loads_strict(value: bytes) -> Any:
     return json.loads(value.decode("utf-8"), parse_constant=_no_constants)
 
 
+_BOM = b"\xef\xbb\xbf"
+# Every digit to "0" (other bytes unchanged): 16 digits in a row become 16 zeros, found by a
+# substring search (several times faster than a regex on records full of hex hashes).
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_SIXTEEN_ZEROS = b"0" * 16
+
+
+def long_digit_run(value: bytes) -> bool:
+    """Whether ``value`` holds 16 ASCII digits in a row (an integer may be 10^15 or more)."""
+    return _SIXTEEN_ZEROS in value.translate(_DIGITS_TO_ZERO)
+
+
+def loads_fast(value: bytes) -> tuple[Any, bool]:
+    """What :func:`loads_strict` returns (or raises) for ``value``, read by orjson (4× faster)
+    where it is known to give the same value, and whether orjson read it.
+
+    orjson is used only on bytes without a BOM and without 16 digits in a row (so every integer
+    fits 64 bits, where orjson and ``json`` agree); it refuses everything ``loads_strict``
+    refuses (invalid UTF-8, lone surrogates, NaN and Infinity) and, unlike ``json``, numbers
+    that overflow to infinity: on any refusal ``loads_strict`` decides, so errors and their
+    messages are its own. ``tests/unit/test_codec.py`` proves the agreement by property.
+    """
+    if not value.startswith(_BOM) and not long_digit_run(value):
+        try:
+            return orjson.loads(value), True
+        except orjson.JSONDecodeError:
+            pass
+    return loads_strict(value), False
+
+
 def canonical_bytes(record: Mapping[str, Any]) -> bytes:
     """RFC 8785 (JCS) bytes of the record without its own ``hash``."""
     return jcs({k: v for k, v in record.items() if k != "hash"})

@@ -14,17 +14,18 @@ from typing import Any
 
 from projections import outcomes
 from projections import tables as t
+from projections.holds import log_time
 from projections.personal import ERASED
 from projections.tables import Upsert
 from schemas.registry import MODELS
-from schemas.types import parse_utc
 
 Record = Mapping[str, Any]
 
 
 def utc_date(text: str) -> date:
-    """The UTC day of a time in the log, read by the contract's one parser."""
-    return parse_utc(text).date()
+    """The UTC day of a time in the log, read by the contract's one parser (by its fast
+    reading of the log's normal form, ``holds.log_time``, which gives the same value)."""
+    return log_time(text).date()
 
 
 def _activity(record: Record, learner: str) -> Upsert:
@@ -173,7 +174,7 @@ def _subject_erased(r: Record, d: Mapping[str, Any]) -> list[Upsert]:
         "tenant_id": tenant,
         "subject_id": subject,
         "erased_sequence": r["sequence"],
-        "erased_at": parse_utc(r["time"]),
+        "erased_at": log_time(r["time"]),
     }
     named = ({"tenant_id": tenant, "sequence": s, "subject_id": subject} for s in d.get("unsealed_sequences", ()))
     return [

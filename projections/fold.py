@@ -102,8 +102,19 @@ def position_of(record: object) -> tuple[str, int] | None:
 _ID = re.compile(ID_PATTERN)
 
 
+_ROLE_TYPES = frozenset(("role.granted", "role.revoked", "user.registered"))
+
+
+def _roles_in(data: object) -> list[Any]:
+    return getattr(data, "roles", None) or [getattr(data, "role", None)]
+
+
 def fold_record(
-    record: Mapping[str, Any], score_tick: ScoreTick, unseal: Unseal = never_unseal
+    record: Mapping[str, Any],
+    score_tick: ScoreTick,
+    unseal: Unseal = never_unseal,
+    *,
+    known_safe: bool = False,
 ) -> list[Upsert] | Problem:
     """The changes of one record at its turn in the log, or why the fold cannot take it.
 
@@ -113,12 +124,13 @@ def fold_record(
     decides the same. Database errors are not caught here: they are not the record's.
     Sealed personal fields are opened with ``unseal`` (``projections/personal.py``); what
     it cannot open reads as erased.
+    ``known_safe``: the record's bytes proved what the safety scan checks
+    (``schemas.validation.proven_safe``), so it is not scanned again.
     """
-    judged = validate_log_record(record)
+    judged = validate_log_record(record, known_safe=known_safe)
     if isinstance(judged, Invalid):
         return judged.problems[0]
-    granted = getattr(judged.data, "roles", None) or [getattr(judged.data, "role", None)]
-    if judged.envelope.type in ("role.granted", "role.revoked", "user.registered") and NOT_IN_DIRECTORY in granted:
+    if judged.envelope.type in _ROLE_TYPES and NOT_IN_DIRECTORY in _roles_in(judged.data):
         return Problem("data.role", "role_not_grantable", f"{NOT_IN_DIRECTORY} is never granted or revoked by a tenant")
     if isinstance(judged.data, UserRegistered):  # the fold sees names opened or erased, never sealed
         view = directory_data(record["tenantid"], judged.data, unseal)

@@ -1,21 +1,22 @@
 """Apply log records to a read-model schema in PostgreSQL, exactly once.
 
 One batch = one PostgreSQL transaction that (1) locks the schema's positions, (2) skips
-every record whose tenant sequence is already applied, (3) applies the fold's changes
-(a tick first flushes the changes before it, then reads the facts in the same
-transaction), (4) advances the per-partition offset and per-tenant sequence, and (5)
-queues published scores in the outbox — then commits. A crash before the commit loses
-nothing (Kafka redelivers), after it nothing is applied twice (the sequences say so).
-A record whose tenant sequence is ahead of the stored one means the schema was swapped
-under us (a rebuild): the batch stops for that partition and the consumer rewinds to
-the stored offset.
+every record whose tenant sequence is already applied, (3) applies the fold's changes,
+collapsed per key in memory (a tick first writes the pending changes of the tables it
+reads, ``tick_store.READS``, then reads them in the same transaction; the rest — the
+audit index, the daily volume — is written once, at the end of the batch), (4) advances
+the per-partition offset and per-tenant sequence, and (5) queues published scores in the
+outbox — then commits. A crash before the commit loses nothing (Kafka redelivers), after
+it nothing is applied twice (the sequences say so). A record whose tenant sequence is
+ahead of the stored one means the schema was swapped under us (a rebuild): the batch
+stops for that partition and the consumer rewinds to the stored offset.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ import structlog
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from events.deadletter import decode_json
+from events.deadletter import decode_json_proven
 from projections import late
 from projections import tables as t
 from projections.database import scalar
@@ -32,9 +33,9 @@ from projections.errors import ReadModelOutdated
 from projections.fold import fold_record, is_boundary, is_tick, order, position_of
 from projections.keyring import Keyring
 from projections.scores import tick_day
-from projections.store import apply_changes
+from projections.store import Pending, apply_changes
 from projections.tables import Upsert, ddl
-from projections.tick_store import Judgements, score_tick
+from projections.tick_store import READS, Judgements, score_tick
 from schemas.validation import Problem, scrub
 
 log = structlog.get_logger(__name__)
@@ -53,14 +54,17 @@ class LogMessage:
     problem: Problem | None = None
     # The bytes as Kafka holds them, for a consumer that must keep them exactly (the archiver).
     value: bytes | None = field(default=None, repr=False, compare=False)
+    # The bytes proved the record holds only storable values (``schemas.validation.proven_safe``).
+    known_safe: bool = field(default=False, compare=False)
 
     @classmethod
     def parse(cls, partition: int, offset: int, value: bytes | None) -> LogMessage:
         """Never raises: garbage bytes become a message with a problem, for quarantine."""
-        raw, problem = decode_json(value)
+        raw, problem, known_safe = decode_json_proven(value)
         if problem is None and not isinstance(raw, dict):
             problem = Problem("$", "object_type", "a log record must be a JSON object")
-        return cls(partition, offset, raw if problem is None else None, problem, value)  # type: ignore[arg-type]
+        record = raw if problem is None else None
+        return cls(partition, offset, record, problem, value, known_safe)  # type: ignore[arg-type]
 
 
 def quarantine_row(message: LogMessage, problem: Problem) -> dict[str, Any]:
@@ -96,9 +100,11 @@ def ddl_fingerprint() -> str:
     return hashlib.sha256(ddl("readmodel").encode()).hexdigest()
 
 
-def create_schema(conn: psycopg.Connection, schema: str) -> None:
+def create_schema(conn: psycopg.Connection, schema: str, *, indexes_later: Collection[str] = ()) -> None:
+    """The read-model tables in a new ``schema``; without the secondary indexes of the tables
+    named in ``indexes_later`` (a rebuild's load creates them afterwards: ``tables.index_ddl``)."""
     with conn.transaction():
-        conn.execute(sql.SQL(ddl(schema)))  # type: ignore[arg-type, unused-ignore]
+        conn.execute(sql.SQL(ddl(schema, later=indexes_later)))  # type: ignore[arg-type, unused-ignore]
         conn.execute(sql.SQL("create table {} (ddl_sha256 text not null)").format(sql.Identifier(schema, "meta")))
         conn.execute(sql.SQL("insert into {} values (%s)").format(sql.Identifier(schema, "meta")), [ddl_fingerprint()])
         conn.execute(
@@ -161,6 +167,9 @@ class ReadModelWriter:
     holes (a rebuild), so a sequence gap is in the log itself and is quarantined at once.
     Otherwise (the live consumer, which may resume too far) the first gap at a stored
     offset asks for a rewind there, and the same gap met again from there is quarantined.
+    ``new_keys``: tables every key the fold writes is new to (a rebuild's fresh schema and
+    ``audit_index``, one row per applied record): written by plain COPY, without a conflict
+    check.
     """
 
     def __init__(
@@ -172,10 +181,12 @@ class ReadModelWriter:
         publish: bool = True,
         contiguous: bool = False,
         keyring: Keyring | None = None,
+        new_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
         self.keyring = keyring  # None: sealed personal fields read as erased
+        self.new_keys = new_keys
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
         self.judgements = Judgements()
 
@@ -201,7 +212,8 @@ class ReadModelWriter:
             # Serialises writers of this schema (a live runner and a stray second one).
             cur.execute(sql.SQL("lock table {} in share row exclusive mode").format(self._table("tenant_positions")))
             batch = _Batch(self, cur, careful, stored_offsets(self.conn, self.schema, self.topic), by_offset)
-            tenants = {p[0] for p in map(position_of, (m.record for m in messages)) if p}
+            positions = [position_of(m.record) for m in messages]
+            tenants = {p[0] for p in positions if p}
             batch.applied_seq = dict(
                 cur.execute(
                     sql.SQL("select tenant_id, sequence from {} where tenant_id = any(%s)").format(
@@ -210,8 +222,8 @@ class ReadModelWriter:
                     [list(tenants)],
                 ).fetchall()
             )  # type: ignore[arg-type, unused-ignore]
-            for message in messages:
-                batch.take(message)
+            for message, position in zip(messages, positions, strict=True):
+                batch.take(message, position)
             batch.flush()
             self._advance(cur, batch.next_offsets, batch.applied_seq, tenants)
             if batch.outbox:
@@ -257,20 +269,20 @@ class _Batch:
     stored: dict[int, int]
     by_offset: bool
     applied_seq: dict[str, int] = field(default_factory=dict)
-    pending: list[Upsert] = field(default_factory=list)
+    pending: Pending = field(default_factory=Pending)
     outbox: list[tuple[str, str, Jsonb]] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     stopped: set[int] = field(default_factory=set)
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
-    def take(self, message: LogMessage) -> None:
+    def take(self, message: LogMessage, position: tuple[str, int] | None) -> None:
+        """Take the next message; ``position`` is ``position_of(message.record)``."""
         partition = message.partition
         if partition in self.stopped:
             return
         if self.by_offset and message.offset < self.stored.get(partition, 0):
             self.outcome.skipped += 1  # a redelivery: this offset is applied already
             return
-        position = position_of(message.record)
         if message.record is None or position is None:
             problem = message.problem or Problem("sequence", "no_position", "no string tenantid and integer sequence")
             self._quarantine(message, problem)
@@ -296,8 +308,10 @@ class _Batch:
             else:
                 self.stopped.add(message.partition)
             return
-        if is_boundary(record):
-            self.flush()  # a tick reads the facts written before it; a receipt removes them
+        if is_tick(record):
+            self.flush(READS)  # the tick reads the facts written before it
+        elif is_boundary(record):
+            self.flush()  # a retention receipt removes rows: everything before it is written first
         changes = self._fold(message, record)
         if changes is None:
             pass  # quarantined: the store refused the tick's scores
@@ -311,11 +325,12 @@ class _Batch:
     def _fold(self, message: LogMessage, record: dict[str, Any]) -> list[Upsert] | Problem | None:
         """The record's changes; a tick writes its scores here. In the careful path a tick
         runs in a savepoint, and scores the store refuses quarantine it (None)."""
+        safe = message.known_safe
         if not (self.careful and is_tick(record)):
-            return fold_record(record, self._score_tick, self._unseal)
+            return fold_record(record, self._score_tick, self._unseal, known_safe=safe)
         try:
             with self.cur.connection.transaction():
-                return fold_record(record, self._score_tick, self._unseal)
+                return fold_record(record, self._score_tick, self._unseal, known_safe=safe)
         except psycopg.errors.DataError as err:
             self._quarantine(message, Problem("$", "store_refused", str(err).splitlines()[0]))
             return None
@@ -345,9 +360,9 @@ class _Batch:
     def _write(self, message: LogMessage, changes: list[Upsert]) -> bool:
         """Queue (fast path) or write in a savepoint (careful path); False if quarantined."""
         if not self.careful:
-            self.pending += changes
-            if changes and is_boundary(message.record or {}):
-                self.flush()
+            self.pending.add(changes)
+            if changes and is_boundary(message.record or {}) and not is_tick(message.record or {}):
+                self.flush()  # the receipt's purge runs now, before any later record's rows
             return True
         try:
             with self.cur.connection.transaction():
@@ -360,15 +375,15 @@ class _Batch:
     def _quarantine(self, message: LogMessage, problem: Problem) -> None:
         row = quarantine_row(message, problem)
         log.warning("projections.quarantined", topic=self.writer.topic, **row)
-        self.pending.append(Upsert(t.QUARANTINE, row))
+        self.pending.add([Upsert(t.QUARANTINE, row)])
         self.next_offsets[message.partition] = message.offset + 1
         self.outcome.quarantined += 1
         if self.careful:
             self.flush()
 
-    def flush(self) -> None:
-        apply_changes(self.cur, self.writer.schema, self.pending)
-        self.pending = []
+    def flush(self, only: frozenset[str] | None = None) -> None:
+        """Write the pending changes (to the tables named in ``only``, if given)."""
+        self.pending.write(self.cur, self.writer.schema, only, self.writer.new_keys)
 
 
 def swap_in(conn: psycopg.Connection, rebuilt: str, live: str = READ_MODEL_SCHEMA) -> None:

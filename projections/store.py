@@ -6,7 +6,7 @@ Changes are collapsed per key in memory first (the same merge rules as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import psycopg
@@ -17,6 +17,7 @@ from projections.purge import LEARNER_DAY_TABLES, purge_params, purge_sql
 from projections.tables import ALL_TABLES, RETENTION_CUTS, Table, Upsert
 
 COPY_THRESHOLD = 64  # rows; above it COPY into a staging table beats executemany ~5x
+TRUNCATE_FROM = 10_000  # staged rows from which truncate empties the staging table faster than delete
 
 
 def _on_conflict(table: Table) -> sql.Composable:
@@ -44,41 +45,101 @@ def upsert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Compose
     )
 
 
-def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]]) -> None:
+def insert_sql(schema: str, table: Table, source: sql.Composable) -> sql.Composed:
+    """A plain insert of ``source`` (for keys known to be new: ``upsert_sql`` without its check)."""
+    return sql.SQL("insert into {target} ({columns}) {source}").format(
+        target=sql.Identifier(schema, table.name),
+        columns=sql.SQL(", ").join(map(sql.Identifier, table.columns)),
+        source=source,
+    )
+
+
+def _copy(cur: psycopg.Cursor, target: sql.Identifier, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    with cur.copy(sql.SQL("copy {} ({}) from stdin").format(target, columns)) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _write(cur: psycopg.Cursor, schema: str, table: Table, rows: list[tuple[Any, ...]], staged: set[str]) -> None:
+    """Upsert ``rows``; ``staged``: the staging tables this transaction has made (made once)."""
     if len(rows) < COPY_THRESHOLD:
         values = sql.SQL("values ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(table.columns)))
         cur.executemany(upsert_sql(schema, table, values), rows)
         return
     staging = sql.Identifier(f"staging_{table.name}")
     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
-    cur.execute(
-        sql.SQL("create temp table if not exists {} (like {}) on commit delete rows").format(
-            staging, sql.Identifier(schema, table.name)
+    if table.name not in staged:  # a rolled-back transaction takes its temp tables with it
+        cur.execute(
+            sql.SQL("create temp table if not exists {} (like {}) on commit delete rows").format(
+                staging, sql.Identifier(schema, table.name)
+            )
         )
+        staged.add(table.name)
+    _copy(cur, staging, table, rows)
+    # One round trip. A few rows are emptied by delete (a truncate of a temp table made in an
+    # earlier transaction costs a new file; dead rows go at commit: on commit delete rows).
+    empty = "delete from {}" if len(rows) < TRUNCATE_FROM else "truncate {}"
+    cur.execute(
+        upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging))
+        + sql.SQL("; " + empty).format(staging)
     )
-    with cur.copy(sql.SQL("copy {} ({}) from stdin").format(staging, columns)) as copy:
-        for row in rows:
-            copy.write_row(row)
-    cur.execute(upsert_sql(schema, table, sql.SQL("select {} from {}").format(columns, staging)))
-    cur.execute(sql.SQL("truncate {}").format(staging))
+
+
+class Pending:
+    """Changes collapsed per table and key as they come (the merge rules of ``memory.merged``,
+    in arrival order), written table by table when asked."""
+
+    def __init__(self) -> None:
+        # by table name (a str hashes once; a Table dataclass hashes all its fields each time)
+        self.tables: dict[str, tuple[Table, dict[tuple[Any, ...], dict[str, Any]]]] = {}
+        self.staged: set[str] = set()  # one Pending per transaction: its staging tables exist
+
+    def add(self, changes: Iterable[Upsert]) -> None:
+        tables = self.tables
+        for change in changes:
+            table = change.table
+            entry = tables.get(table.name)
+            if entry is None:
+                entry = tables[table.name] = (table, {})
+            rows = entry[1]
+            key = table.key_of(change.row)
+            old = rows.get(key)
+            rows[key] = change.row if old is None else merged(table, old, change.row)
+
+    def write(
+        self, cur: psycopg.Cursor, schema: str, only: Collection[str] | None = None, new_keys: Collection[str] = ()
+    ) -> int:
+        """Write the pending rows (of the tables named in ``only``, if given) and forget them.
+        The tables named in ``new_keys`` are known to hold none of these keys yet: plain COPY."""
+        written = 0
+        for name in [name for name in self.tables if only is None or name in only]:
+            table, rows = self.tables.pop(name)
+            values = list(map(table.row_tuple, rows.values()))
+            if name in new_keys:
+                _copy(cur, sql.Identifier(schema, name), table, values)
+            else:
+                _write(cur, schema, table, values, self.staged)
+            written += len(rows)
+            if table is RETENTION_CUTS:
+                for cut in rows.values():
+                    _purge(cur, schema, cut)
+        return written
+
+
+def _purge(cur: psycopg.Cursor, schema: str, cut: dict[str, Any]) -> None:
+    """A retention receipt's effect (projections/purge.py). The runner writes a receipt's
+    changes on their own (everything before it first, everything after it later), so the
+    purge sees exactly the rows of the log up to the receipt."""
+    for table in LEARNER_DAY_TABLES:
+        cur.execute(purge_sql(schema, table), purge_params(cut["tenant_id"], cut["learner_events_before"]))
 
 
 def apply_changes(cur: psycopg.Cursor, schema: str, changes: Iterable[Upsert]) -> int:
     """Write a batch of changes; several changes to one key collapse to the merged row."""
-    collapsed: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    for change in changes:
-        rows = collapsed.setdefault(change.table, {})
-        rows[change.key] = merged(change.table, rows.get(change.key), change.row)
-    written = 0
-    for table, rows in collapsed.items():
-        _write(cur, schema, table, [tuple(row[c] for c in table.columns) for row in rows.values()])
-        written += len(rows)
-    for cut in collapsed.get(RETENTION_CUTS, {}).values():
-        # A receipt's effect (projections/purge.py). The runner writes a receipt in a batch
-        # of its own, so nothing before or after it in the log shares this statement.
-        for table in LEARNER_DAY_TABLES:
-            cur.execute(purge_sql(schema, table), purge_params(cut["tenant_id"], cut["learner_events_before"]))
-    return written
+    pending = Pending()
+    pending.add(changes)
+    return pending.write(cur, schema)
 
 
 def table_checksums(conn: psycopg.Connection, schema: str, *, tenant: str | None = None) -> dict[str, str]:

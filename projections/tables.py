@@ -9,8 +9,10 @@ is rolled out by ``skillmind replay``, never by migrating rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, Literal
 
 Merge = Literal["replace", "keep_first", "keep_min_day", "coalesce", "add_count"]
@@ -36,6 +38,24 @@ class Table:
     def columns(self) -> tuple[str, ...]:
         return self.key_columns + self.value_columns
 
+    @cached_property
+    def _key_getter(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        getter = itemgetter(*self.key_columns)
+        return (lambda row: (getter(row),)) if len(self.key_columns) == 1 else getter
+
+    @cached_property
+    def _row_getter(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        getter = itemgetter(*self.columns)
+        return (lambda row: (getter(row),)) if len(self.columns) == 1 else getter
+
+    def key_of(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The row's key values, in key order."""
+        return self._key_getter(row)
+
+    def row_tuple(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The row's values in column order."""
+        return self._row_getter(row)
+
 
 @dataclass(frozen=True)
 class Upsert:
@@ -44,7 +64,7 @@ class Upsert:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return tuple(self.row[c] for c in self.table.key_columns)
+        return self.table.key_of(self.row)
 
 
 TENANT = ("tenant_id", "text")
@@ -136,6 +156,9 @@ EVENT_DAYS = Table("event_days", (TENANT, ("type", "text"), DAY), (("kind", "tex
 # -- scores ----------------------------------------------------------------------------------
 # Keyed (tenant, day, learner): a tick writes one day of a tenant in key order, and the
 # reports read one day (or a few) of a tenant; the key serves both without another index.
+# No index by cohort or program: the scope figures (below) answer per-scope questions, and
+# the role filters (api/scope.py) select learners of a tenant's day; the two indexes it had
+# cost half of a 100k-learner tick's insert.
 DAILY_SCORES = Table(
     "daily_scores",
     (TENANT, DAY, LEARNER),
@@ -153,7 +176,6 @@ DAILY_SCORES = Table(
         ("tick_sequence", "bigint"),
         ("computed_at", "timestamptz"),
     ),
-    indexes=(("tenant_id", "cohort_id", "day"), ("tenant_id", "program_id", "day")),
 )
 # The figures of each tenant, program and cohort on a scored day, written by the tick in its
 # transaction (projections/figures.py): exact integers, so tiles and series are lookups and
@@ -355,8 +377,10 @@ ALL_TABLES: tuple[Table, ...] = (
 )
 
 
-def ddl(schema: str) -> str:
-    """CREATE statements for every read-model table in ``schema``."""
+def ddl(schema: str, *, later: Collection[str] = ()) -> str:
+    """CREATE statements for every read-model table in ``schema``; the secondary indexes of
+    the tables named in ``later`` are left out (a rebuild creates them after its load, with
+    :func:`index_ddl`; the result is the same schema)."""
     statements = [f'create schema if not exists "{schema}"']
     for table in ALL_TABLES:
         columns = ", ".join(
@@ -366,10 +390,22 @@ def ddl(schema: str) -> str:
         statements.append(
             f'create table "{schema}".{table.name} ({columns}, primary key ({", ".join(table.key_columns)}))'
         )
-        for n, index in enumerate(table.indexes):
-            statements.append(f'create index {table.name}_ix{n} on "{schema}".{table.name} ({", ".join(index)})')
+        if table.name not in later:
+            statements += _indexes(schema, table)
     statements.append(
         f'create table "{schema}".positions (topic text not null, partition integer not null, '
         f"next_offset bigint not null, primary key (topic, partition))"
     )
     return ";\n".join(statements) + ";"
+
+
+def _indexes(schema: str, table: Table) -> list[str]:
+    return [
+        f'create index {table.name}_ix{n} on "{schema}".{table.name} ({", ".join(index)})'
+        for n, index in enumerate(table.indexes)
+    ]
+
+
+def index_ddl(schema: str, names: Collection[str]) -> list[str]:
+    """The secondary indexes of the tables named in ``names`` (what ``ddl(later=names)`` left out)."""
+    return [statement for table in ALL_TABLES if table.name in names for statement in _indexes(schema, table)]

@@ -22,14 +22,25 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from projections import tables as t
+from projections.database import scalar
 from projections.engagement import COMPONENTS, ScoreSettings, WindowCounts, judge
 from projections.figures import FIGURE_COUNTS
 from projections.late import horizon
-from projections.scores import decimal6, score_settings
-from projections.store import upsert_sql
+from projections.scores import TICK_INPUTS, decimal6, score_settings
+from projections.store import insert_sql, upsert_sql
 from schemas.types import parse_utc
 
 COUNT_COLUMNS = WindowCounts._fields
+# Learners from which a tick analyzes its counts before joining (below, any plan is quick and
+# the analyze itself is most of the cost: ~2 ms a tick, 224 ticks in a 0.1× replay).
+ANALYZE_FROM = 5000
+TICK_WORK_MEM = "64MB"  # for the rest of the writer's transaction (set local)
+
+# Every table a tick reads (facts, settings, day versions, the day's scores for the figures):
+# a writer must have written its pending changes to these, and only these, before a tick.
+READS: frozenset[str] = frozenset(
+    table.name for table in (*TICK_INPUTS, t.DAY_VERSIONS, t.DAILY_SCORES, t.SCOPE_FIGURES)
+)
 _COUNT_TYPES = ("int", "int", "int", "boolean", "boolean", "int", "int", "int", "int")
 
 # Per learner of the tenant: the counts of the window [first, day] (one row per enrolment).
@@ -91,17 +102,19 @@ _SCORE_SOURCE = {
 
 
 def _temp_tables(cur: psycopg.Cursor) -> None:
+    """Create (once per session) and empty the tick's two temp tables, and give the rest of
+    the transaction the tick's ``work_mem``, in one round trip."""
     counts = ", ".join(f"{name} {kind} not null" for name, kind in zip(COUNT_COLUMNS, _COUNT_TYPES, strict=True))
     cur.execute(
         "create temp table if not exists tick_counts (learner_id text not null, cohort_id text, "
-        f"program_id text, active_7d boolean not null, {counts}) on commit delete rows"
-    )
-    cur.execute(
+        f"program_id text, active_7d boolean not null, {counts}) on commit delete rows; "
         f"create temp table if not exists tick_judged ({counts}, score smallint not null, "
         + ", ".join(f"{c} numeric(7,6)" for c in COMPONENTS)
-        + ", at_risk boolean not null) on commit delete rows"
+        + ", at_risk boolean not null) on commit delete rows; "
+        "truncate tick_counts, tick_judged; "
+        # The counts' sorts and hashes of 100k learners spill to disk at the default 4 MB.
+        f"set local work_mem = '{TICK_WORK_MEM}'"
     )
-    cur.execute("truncate tick_counts, tick_judged")
 
 
 def tenant_score_settings(cur: psycopg.Cursor, schema: str, tenant: str) -> ScoreSettings:
@@ -119,28 +132,42 @@ class Judgements:
     replay's ticks meet the same few thousand counts tuples again and again."""
 
     def __init__(self, limit: int = 200_000) -> None:
-        self.rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.rows: dict[tuple[Any, ...], dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.limit = limit
+        self.size = 0
+
+    def rows_of(self, settings: ScoreSettings) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        """The judged rows of one settings, by counts tuple (the settings hashed once)."""
+        key = (settings.window_days, settings.at_risk_below, tuple(sorted(settings.weights.items())))
+        return self.rows.setdefault(key, {})
 
     def row(self, counts: WindowCounts, settings: ScoreSettings) -> tuple[Any, ...]:
         """``(*counts, score, *components as numeric(7,6), at_risk)`` by ``engagement.judge``."""
-        key = (settings.window_days, settings.at_risk_below, tuple(sorted(settings.weights.items())), counts)
-        row = self.rows.get(key)
+        return self.judged(self.rows_of(settings), tuple(counts), settings)
+
+    def judged(
+        self, rows: dict[tuple[Any, ...], tuple[Any, ...]], counts: tuple[Any, ...], settings: ScoreSettings
+    ) -> tuple[Any, ...]:
+        row = rows.get(counts)
         if row is None:
-            if len(self.rows) >= self.limit:
-                self.rows.clear()  # bounded memory; a miss only costs a recomputation
-            judged = judge(counts, settings)
+            if self.size >= self.limit:
+                for kept in self.rows.values():  # bounded memory; a miss only costs a recomputation
+                    kept.clear()
+                self.size = 0
+            judged = judge(WindowCounts(*counts), settings)
             parts = (decimal6(judged.components[c]) for c in COMPONENTS)
-            row = self.rows[key] = (*counts, judged.score, *parts, judged.at_risk)
+            row = rows[counts] = (*counts, judged.score, *parts, judged.at_risk)
+            self.size += 1
         return row
 
 
 def _judge_distinct(cur: psycopg.Cursor, settings: ScoreSettings, judgements: Judgements) -> None:
     """Judge each distinct counts tuple of the tick once, into ``tick_judged``."""
     keys = cur.execute(f"select distinct {', '.join(COUNT_COLUMNS)} from tick_counts").fetchall()
+    rows = judgements.rows_of(settings)
     with cur.copy("copy tick_judged from stdin") as copy:
         for key in keys:
-            copy.write_row(judgements.row(WindowCounts(*key), settings))
+            copy.write_row(judgements.judged(rows, key, settings))
 
 
 # projections/late.py:stale_days in SQL: the tenant's scored days in [horizon, day) with a fact
@@ -173,11 +200,13 @@ def score_tick(
 ) -> tuple[list[date], list[dict[str, Any]]]:
     """Process a tick of ``day``: re-score the tenant's stale days (ascending), then ``day``.
     Returns the days scored and, when ``returning``, the written rows (by day, then learner)."""
-    window = tenant_score_settings(cur, schema, tenant).window_days
-    days = [*stale_days(cur, schema, tenant, day, window), day]
+    settings = tenant_score_settings(cur, schema, tenant)
+    days = [*stale_days(cur, schema, tenant, day, settings.window_days), day]
     rows: list[dict[str, Any]] = []
     for scored in days:
-        rows += score_day(cur, schema, tenant, scored, tick, judgements=judgements, returning=returning)
+        rows += score_day(
+            cur, schema, tenant, scored, tick, judgements=judgements, returning=returning, settings=settings
+        )
     return days, rows
 
 
@@ -190,11 +219,12 @@ def score_day(
     *,
     judgements: Judgements,
     returning: bool,
+    settings: ScoreSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Score every enrolled learner of ``tenant`` on ``day`` into ``daily_scores`` (upsert,
     the table's merge rule); the tick's sequence and append time stamp the rows. Returns the
     written rows, ordered by learner, when ``returning`` (to publish them), else []."""
-    settings = tenant_score_settings(cur, schema, tenant)
+    settings = settings or tenant_score_settings(cur, schema, tenant)
     _temp_tables(cur)
     params = {
         "t": tenant,
@@ -203,14 +233,18 @@ def score_day(
         "active_first": day - timedelta(days=6),
     }
     cur.execute(sql.SQL(_COUNTS).format(s=sql.Identifier(schema)), params)
-    cur.execute("analyze tick_counts")  # else the planner guesses 1 row and sorts both sides to join
+    if cur.rowcount >= ANALYZE_FROM:  # else the planner guesses 1 row and sorts both sides to join
+        cur.execute("analyze tick_counts")
     _judge_distinct(cur, settings, judgements)
     source = sql.SQL(
         f"select {', '.join(_SCORE_SOURCE[c] for c in t.DAILY_SCORES.columns)} "
         f"from tick_counts k join tick_judged j using ({', '.join(COUNT_COLUMNS)}) "
         "order by k.learner_id"  # the key's order: appends to the key's index
     )
-    query = upsert_sql(schema, t.DAILY_SCORES, source)
+    # A day the tenant has no scores for yet (every first tick of a day) takes a plain insert:
+    # the same rows, without a conflict check per row (the writer's lock keeps it so).
+    scored = scalar(cur, sql.SQL(_SCORED).format(sql.Identifier(schema, t.DAILY_SCORES.name)), params)
+    query = (upsert_sql if scored else insert_sql)(schema, t.DAILY_SCORES, source)
     params |= {"sequence": tick["sequence"], "computed_at": parse_utc(tick["appendedat"])}
     rows: list[dict[str, Any]] = []
     if returning:
@@ -220,6 +254,9 @@ def score_day(
         cur.execute(query, params)
     write_scope_figures(cur, schema, params)
     return sorted(rows, key=lambda row: row["learner_id"])
+
+
+_SCORED = "select exists (select 1 from {} where tenant_id = %(t)s and day = %(day)s)"
 
 
 def write_scope_figures(cur: psycopg.Cursor, schema: str, params: Mapping[str, Any]) -> None:

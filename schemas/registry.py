@@ -21,7 +21,15 @@ MODELS: dict[tuple[str, int], type[EventData]] = {(m.TYPE, m.VERSION): m for m i
 UPCASTERS: dict[tuple[str, int], Upcaster] = {**v2.UPCASTERS}
 
 
+# The latest version of each type of MODELS (every log record asks; computed once).
+_LATEST: dict[str, int] = {}
+for _type, _version in MODELS:
+    _LATEST[_type] = max(_version, _LATEST.get(_type, 0))
+
+
 def latest_version(event_type: str, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> int:
+    if models is MODELS and event_type in _LATEST:
+        return _LATEST[event_type]
     versions = [v for (t, v) in models if t == event_type]
     if not versions:
         raise KeyError(event_type)

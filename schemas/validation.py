@@ -121,6 +121,27 @@ def _all_safe_each(value: object, depth: int = 0) -> bool:
     return True
 
 
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+
+
+def proven_safe(text: bytes, *, digits_checked: bool = False) -> bool:
+    """True only if the JSON value orjson read from ``text`` passes the safety scan (the
+    same verdict as :func:`_all_safe`, read off the bytes, for the log's own records).
+
+    Without a backslash, no string (key or value) holds an escape, so none holds a control
+    character (JSON wants them escaped) or a lone surrogate (UTF-8 cannot carry one);
+    with at most ``MAX_DEPTH`` brackets, nothing nests too deep; without 16 digits in a row,
+    every integer is below 10^15; and orjson reads no infinite number. False means "scan
+    it". The agreement is a property test (``tests/unit/test_codec.py``).
+    ``digits_checked``: the caller knows ``text`` has no 16 digits in a row.
+    """
+    return (
+        b"\\" not in text
+        and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
+        and (digits_checked or b"0000000000000000" not in text.translate(_DIGITS_TO_ZERO))
+    )
+
+
 def _unsafe(value: object, path: str, depth: int = 0) -> Iterator[Problem]:
     """Values no store downstream can hold, wherever they sit in the record.
 
@@ -200,17 +221,20 @@ def validate_event(raw: object, models: Mapping[tuple[str, int], type[EventData]
     return Valid(envelope, data)
 
 
-def validate_log_record(raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS) -> Valid | Invalid:
+def validate_log_record(
+    raw: object, models: Mapping[tuple[str, int], type[EventData]] = MODELS, *, known_safe: bool = False
+) -> Valid | Invalid:
     """Judge a record read from the log, as every consumer of the log does before using it.
 
     The record must be a :class:`LogRecord` (the envelope plus the log's attributes), hold
     only values a store can keep, and its ``data`` — upcast to the type's latest version
     (``schemas.registry.upcast``) — must validate. ``Valid.data`` is the upcast data.
-    Never raises on any JSON value.
+    Never raises on any JSON value. ``known_safe``: the record's bytes already proved what
+    the safety scan checks (:func:`proven_safe`), so the scan is skipped — same verdict.
     """
     if not isinstance(raw, dict):
         return Invalid((Problem("$", "object_type", "a log record must be a JSON object"),))
-    if not _all_safe(raw):
+    if not known_safe and not _all_safe(raw):
         return Invalid(tuple(list(_unsafe(raw, ""))[:20]))
     try:
         envelope = LogRecord.model_validate(raw)
