@@ -4,6 +4,7 @@ then an atomic swap and a checksum per table."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -98,7 +99,16 @@ def rebuild(
     topic = topic_name(settings.kafka, "log")
     target = f"{READ_MODEL_SCHEMA}_rebuild"
     read = source or kafka_source(settings)
-    with psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn, _replay_lock(conn):
+    elsewhere = database is not None and database != settings.postgres.dbname
+    with (
+        psycopg.connect(settings.postgres.conninfo(database), autocommit=True) as conn,
+        _replay_lock(conn),
+        # The subjects' data keys stay in the configured database (the API made them there):
+        # a replay into another database reads them from it, else every name reads as erased.
+        psycopg.connect(settings.postgres.conninfo(), autocommit=True)
+        if elsewhere
+        else contextlib.nullcontext() as keys_conn,
+    ):
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(target)))
         # Indexes nobody reads during the load are built after it, in one pass each.
         create_schema(conn, target, indexes_later=LOAD_ONLY)
@@ -116,6 +126,7 @@ def rebuild(
             contiguous=True,
             keyring=Keyring(settings.privacy.kek_bytes()),
             new_keys=frozenset({AUDIT_INDEX.name}),
+            keys_conn=keys_conn,
         )
         for chunk in read(conn, batch_size):
             writer.apply(chunk)

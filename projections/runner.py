@@ -182,10 +182,14 @@ class ReadModelWriter:
         contiguous: bool = False,
         keyring: Keyring | None = None,
         new_keys: frozenset[str] = frozenset(),
+        keys_conn: psycopg.Connection | None = None,
     ) -> None:
         self.conn, self.topic, self.schema, self.publish = conn, topic, schema, publish
         self.contiguous = contiguous
         self.keyring = keyring  # None: sealed personal fields read as erased
+        # Where ``subject_keys`` lives when the read models are built in another database
+        # (a replay into a spare one); None: the same connection.
+        self.keys_conn = keys_conn
         self.new_keys = new_keys
         self._rewound_to: dict[int, int] = {}  # partition -> stored offset we last rewound to
         self.judgements = Judgements()
@@ -339,7 +343,7 @@ class _Batch:
         keyring = self.writer.keyring
         if keyring is None:
             return None
-        return keyring.unseal(self.cur.connection, tenant, subject, envelope, event_type)
+        return keyring.unseal(self.writer.keys_conn or self.cur.connection, tenant, subject, envelope, event_type)
 
     def _score_tick(self, record: Mapping[str, Any]) -> list[Upsert]:
         """Score the tick's day and its tenant's stale days set-based (projections/tick_store.py),

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Producer
 from bench.common import free_port
 from events.topics import TopicSpec, bootstrap_topics
 from jobs.mailer import send_email
+from skillmind.services.process import PidFile
 from skillmind.settings import Settings, load_settings
 from tests.integration import mailbox
 
@@ -71,7 +72,9 @@ def private_stack() -> Iterator[tuple[dict[str, str], Settings]]:
 
 
 def _pid(settings: Settings, name: str) -> int:
-    return int((settings.state_dir / name / f"{name}.pid").read_text())
+    pid = PidFile(settings.state_dir / name / f"{name}.pid").read()
+    assert pid is not None, f"no pid file for {name}"
+    return pid
 
 
 def _wait_dead(pid: int) -> None:
