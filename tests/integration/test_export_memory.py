@@ -46,7 +46,12 @@ def test_a_million_row_csv_export_runs_in_bounded_memory(pipeline_settings: Sett
     try:
         with running_pipeline(settings, ("sequencer", "projections")), api_client(settings) as client:
             root = bearer(settings, "big", "root", "platform_admin")
-            assert client.post("/v1/tenants", headers=root, json={"tenant_id": "big", "name": "Big"}).status_code == 202
+            created = client.post("/v1/tenants", headers=root, json={"tenant_id": "big", "name": "Big"})
+            assert created.status_code == 202
+            # The read models exist once the projections have folded the tenant (they create the
+            # schema on their first start): only then may rows be seeded into them.
+            folded = client.get("/v1/overview", headers=root, params={"min_position": created.json()["position"]})
+            assert folded.status_code == 200, folded.text
             seed_learner_days(settings.postgres.conninfo(), "big", ROWS)
             admin = bearer(settings, "big", "admin", "company_admin")
 
